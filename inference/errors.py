@@ -1,0 +1,23 @@
+"""Exceptions raised by the inference engine.
+
+They are real exceptions (never asserts) so the web app can turn each into a clear
+message for the user.
+"""
+
+from __future__ import annotations
+
+
+class InferenceError(Exception):
+    """Base class for every error raised by `inference`."""
+
+
+class PromptError(InferenceError, ValueError):
+    """A prompt is malformed: empty, out of bounds, NaN, too many points, bad labels."""
+
+
+class ModelUnavailableError(InferenceError, RuntimeError):
+    """A model spec cannot be loaded: unknown name, no network, wrong path, not SAM."""
+
+
+class EmbeddingError(InferenceError, ValueError):
+    """A stored embedding is corrupt, truncated, or belongs to another model."""

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from labeling.models import Annotation, AnnotationEvent, Category, Image, Membership, Project
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class CategoryInline(admin.TabularInline):
+    model = Category
+    extra = 0
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "model_spec", "created_by", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline, CategoryInline]
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = [
+        "original_name",
+        "project",
+        "width",
+        "height",
+        "labeling_status",
+        "embedding_status",
+    ]
+    list_filter = ["embedding_status", "labeling_status"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256", "byte_size", "width", "height", "format", "file", "thumbnail"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["id", "image", "category", "status", "source", "version", "updated_at"]
+    list_filter = ["status", "source"]
+    readonly_fields = ["rle", "bbox", "area", "version"]
+
+
+@admin.register(AnnotationEvent)
+class AnnotationEventAdmin(admin.ModelAdmin):
+    list_display = ["annotation_id", "action", "actor", "version", "created_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class LabelingConfig(AppConfig):
+    name = "labeling"
+    verbose_name = "Anymask labeling"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from PIL import Image as PILImage
+
+        # Pillow's own bomb guard follows our configured limit instead of its default
+        # (~89 MP), so one number decides what is accepted. We still check every frame
+        # ourselves, because Pillow only looks at the first one.
+        PILImage.MAX_IMAGE_PIXELS = settings.ANYMASK_MAX_IMAGE_PIXELS
+
+        # WhiteNoise scans STATIC_ROOT at start-up and warns when it does not exist.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+        # The embedded-mode broker is a directory; kombu expects it to exist.
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+                folder = options.get(key)
+                if isinstance(folder, str):
+                    Path(folder).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,16 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels (routes come
+with the labeling page)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
+# Django must be set up before anything imports models (consumers will).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app})

@@ -1,0 +1,221 @@
+"""Anymask's data model: projects, people, categories, images and their masks.
+
+Writes go through `labeling.services`, which validate first, write inside a
+transaction, and queue side effects (tasks, events) on commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+
+def default_model_spec() -> str:
+    return settings.ANYMASK_MODEL
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    # A SAM model spec: a registry name such as "sam-vit-base" or a local checkpoint dir.
+    model_spec = models.CharField(max_length=500, default=default_model_spec)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+        ]
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f77b4.")
+
+
+class Category(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, validators=[hex_colour], default="#1f77b4")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # "Car" and "car" in one project would become two COCO categories that
+            # nobody can tell apart, so names are unique regardless of case.
+            models.UniqueConstraint(Lower("name"), "project", name="category_unique_name"),
+        ]
+        ordering = ["order", "id"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelingStatus(models.TextChoices):
+    UNLABELED = "unlabeled", "Unlabeled"
+    IN_PROGRESS = "in_progress", "In progress"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class EmbeddingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Image(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(max_length=500)
+    thumbnail = models.FileField(max_length=500, blank=True)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=8)
+    # Dimensions as displayed, i.e. after the EXIF orientation has been applied.
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    byte_size = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    labeling_status = models.CharField(
+        max_length=16, choices=LabelingStatus.choices, default=LabelingStatus.UNLABELED
+    )
+    embedding_status = models.CharField(
+        max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING
+    )
+    embedding_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_content"),
+        ]
+        indexes = [models.Index(fields=["project", "labeling_status"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class AnnotationStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class AnnotationSource(models.TextChoices):
+    SAM = "sam", "SAM"
+    MANUAL = "manual", "Manual"
+    AUTO = "auto", "Automatic"
+    IMPORT = "import", "Import"
+
+
+class Annotation(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    # PROTECT: deleting a category must never silently delete people's masks.
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+    )
+    # COCO compressed RLE: {"size": [height, width], "counts": "<string>"}.
+    rle = models.JSONField()
+    bbox = models.JSONField()  # COCO [x, y, width, height]
+    area = models.PositiveBigIntegerField()
+    status = models.CharField(
+        max_length=16, choices=AnnotationStatus.choices, default=AnnotationStatus.DRAFT
+    )
+    source = models.CharField(max_length=16, choices=AnnotationSource.choices)
+    score = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic concurrency: every write must name the version it read.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["image", "status"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} on image {self.image_id}"
+
+
+class HistoryAction(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    DELETED = "deleted", "Deleted"
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to rewrite or erase history."""
+
+
+class AnnotationEvent(models.Model):
+    """One change to one annotation. Rows are only ever inserted.
+
+    `annotation_id` is a plain integer rather than a foreign key so that the record
+    of a deletion outlives the annotation it describes.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="history")
+    annotation_id = models.BigIntegerField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=HistoryAction.choices)
+    version = models.PositiveIntegerField()
+    changes = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} annotation {self.annotation_id} (v{self.version})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Annotation history is append-only; rows cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Annotation history is append-only; rows cannot be deleted.")

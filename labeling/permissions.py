@@ -1,0 +1,68 @@
+"""Who may do what in a project. The one place access is decided.
+
+HTTP views and websocket consumers both call `project_access`. Non-members get
+`ProjectNotFound`, which views turn into the same 404 a missing project gives, so
+a response never reveals whether a project exists. Members without the ability get
+`PermissionDenied` (403): they already know the project exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from labeling.models import Membership, Project, Role
+
+
+class Ability(enum.Enum):
+    VIEW = "view"  # see the project, its images and masks
+    ANNOTATE = "annotate"  # create and edit masks
+    REVIEW = "review"  # approve or reject masks
+    MANAGE = "manage"  # members, categories, uploads, settings, exports
+
+
+ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
+    Role.ADMIN: frozenset(Ability),
+    Role.ANNOTATOR: frozenset({Ability.VIEW, Ability.ANNOTATE}),
+    Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW}),
+}
+
+
+class ProjectNotFound(Http404):
+    """Not a member, or no such project: deliberately indistinguishable."""
+
+
+@dataclass(frozen=True)
+class Access:
+    project: Project
+    membership: Membership
+
+    @property
+    def role(self) -> str:
+        return self.membership.role
+
+    def can(self, ability: Ability) -> bool:
+        return ability in ROLE_ABILITIES.get(self.role, frozenset())
+
+
+def project_access(
+    user: AbstractBaseUser | AnonymousUser, project_id: int, ability: Ability = Ability.VIEW
+) -> Access:
+    """Return the user's access to a project, or raise if they may not do `ability`."""
+    if not user.is_authenticated or not user.is_active:
+        raise ProjectNotFound("No such project.")
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(project_id=project_id, user_id=user.pk)
+        .first()
+    )
+    if membership is None:
+        raise ProjectNotFound("No such project.")
+    access = Access(project=membership.project, membership=membership)
+    if not access.can(ability):
+        raise PermissionDenied(f"Your role ({access.role}) cannot {ability.value} this project.")
+    return access

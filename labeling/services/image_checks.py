@@ -1,0 +1,172 @@
+"""Decide whether uploaded bytes are an image we accept, and describe it.
+
+Everything here works on an open binary file and never trusts the file name or
+the browser's content type: the bytes decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import IO
+
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib"}
+)
+EXTENSION_FOR_FORMAT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp"}
+CONTENT_TYPE_FOR_FORMAT = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+}
+# EXIF orientations 5-8 rotate by 90 degrees, so the displayed width is the stored height.
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION_TAG = 0x0112
+# A TIFF can declare any number of pages; each must be inspected, so bound the count.
+MAX_FRAMES = 1000
+
+
+class ImageRefused(Exception):
+    """The upload is not an acceptable image. The message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    format: str
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    sha256: str
+    byte_size: int
+    thumbnail_jpeg: bytes
+
+    @property
+    def extension(self) -> str:
+        return EXTENSION_FOR_FORMAT[self.format]
+
+
+def sha256_of(fp: IO[bytes]) -> tuple[str, int]:
+    fp.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: fp.read(1024 * 1024), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    fp.seek(0)
+    return digest.hexdigest(), size
+
+
+def check_image(fp: IO[bytes], *, max_pixels: int, thumbnail_size: int) -> CheckedImage:
+    """Validate an image file and return what we store about it.
+
+    Raises ImageRefused for anything that is not a complete JPEG, PNG, WebP, TIFF or
+    BMP within the pixel limit (every frame is checked, not just the first).
+    """
+    sha256, byte_size = sha256_of(fp)
+    if byte_size == 0:
+        raise ImageRefused("The file is empty.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (rather than fails) between its limit and twice its limit.
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            image = PILImage.open(fp, formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageRefused(
+            "This is not a supported image. Upload JPEG, PNG, WebP, TIFF or BMP files."
+        ) from None
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise ImageRefused(_too_large_message(None, max_pixels)) from None
+    except Exception as exc:  # Pillow raises many types on hostile headers.
+        logger.info("refused unreadable image header: %r", exc)
+        raise ImageRefused("The file is corrupt: its header cannot be read.") from None
+
+    with image:
+        fmt = image.format or ""
+        if fmt not in ALLOWED_FORMATS:  # pragma: no cover - Image.open enforces this
+            raise ImageRefused(f"{fmt or 'This'} format is not supported.")
+        _check_every_frame(image, max_pixels)
+        try:
+            image.seek(0)
+            image.load()
+        except Exception as exc:
+            logger.info("refused undecodable image: %r", exc)
+            raise ImageRefused(
+                "The file is truncated or corrupt: its pixels cannot be decoded."
+            ) from None
+        width, height = image.size
+        orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+        if orientation in _TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
+        thumbnail = _thumbnail(image, thumbnail_size)
+    return CheckedImage(
+        format=fmt,
+        width=width,
+        height=height,
+        sha256=sha256,
+        byte_size=byte_size,
+        thumbnail_jpeg=thumbnail,
+    )
+
+
+def _check_every_frame(image: PILImage.Image, max_pixels: int) -> None:
+    frames = getattr(image, "n_frames", 1)
+    if frames > MAX_FRAMES:
+        raise ImageRefused(f"The file has {frames} pages; at most {MAX_FRAMES} are allowed.")
+    for index in range(frames):
+        try:
+            image.seek(index)
+        except Exception:
+            raise ImageRefused(f"Page {index + 1} of the file is corrupt.") from None
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise ImageRefused("The image has no pixels.")
+        if width * height > max_pixels:
+            raise ImageRefused(_too_large_message((width, height), max_pixels))
+
+
+def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
+    limit = f"{max_pixels / 1e6:g} megapixels"
+    if size is None:
+        return f"The image is larger than the {limit} limit."
+    width, height = size
+    return f"The image is {width}×{height} ({width * height / 1e6:.1f} MP); the limit is {limit}."
+
+
+def _thumbnail(image: PILImage.Image, size: int) -> bytes:
+    """A small JPEG in display orientation, for the project grid."""
+    shown = ImageOps.exif_transpose(image)
+    shown.draft("RGB", (size * 2, size * 2))  # lets JPEG decode at reduced scale
+    shown.thumbnail((size, size), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
+    if shown.mode in ("RGBA", "LA", "PA") or (shown.mode == "P" and "transparency" in shown.info):
+        # Flatten transparency onto white so transparent regions don't turn black.
+        rgba = shown.convert("RGBA")
+        flat = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        shown = flat
+    elif shown.mode != "RGB":
+        shown = _to_rgb(shown)
+    out = io.BytesIO()
+    shown.save(out, format="JPEG", quality=85, optimize=True)
+    return out.getvalue()
+
+
+def _to_rgb(image: PILImage.Image) -> PILImage.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float images (common from microscopes and satellites): stretch
+        # to 8 bits so the thumbnail shows something rather than a white square.
+        as_float = image.convert("F")
+        low, high = as_float.getextrema()  # (min, max) floats for mode F
+        low_f, high_f = float(low), float(high)  # type: ignore[arg-type]
+        scale = 255.0 / (high_f - low_f) if high_f > low_f else 0.0
+        return as_float.point(lambda v: (v - low_f) * scale).convert("L").convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,91 @@
+"""Project membership: add by username or email, change role, remove."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Q
+
+from labeling.models import Membership, Project, Role
+from labeling.services.errors import ServiceError
+
+
+def check_role(role: str) -> str:
+    if role not in Role.values:
+        raise ServiceError(
+            f"Unknown role {role!r}; use admin, annotator or reviewer.", field="role"
+        )
+    return role
+
+
+def find_user(identifier: str) -> User:
+    """Find an active user by exact username, or by email (case-insensitive)."""
+    identifier = identifier.strip()
+    if not identifier:
+        raise ServiceError("Enter a username or an email address.", field="user")
+    users = User.objects.filter(is_active=True)
+    by_name = users.filter(username=identifier).first()
+    if by_name is not None:
+        return by_name
+    by_email = list(users.filter(Q(email__iexact=identifier))[:2])
+    if len(by_email) == 1:
+        return by_email[0]
+    if len(by_email) > 1:
+        raise ServiceError(
+            "Several users share that email address; add them by username.", field="user"
+        )
+    raise ServiceError(f"No active user has the username or email {identifier!r}.", field="user")
+
+
+@transaction.atomic
+def do_add_member(project: Project, identifier: str, role: str) -> Membership:
+    check_role(role)
+    user = find_user(identifier)
+    # Lock the project row so concurrent adds of the same user serialise cleanly.
+    Project.objects.select_for_update().get(pk=project.pk)
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise ServiceError(f"{user.get_username()} is already a member.", field="user")
+    return Membership.objects.create(project=project, user=user, role=role)
+
+
+def _check_keeps_an_admin(membership: Membership) -> None:
+    """A project must always have at least one admin, or nobody could manage it."""
+    if membership.role != Role.ADMIN:
+        return
+    others = (
+        Membership.objects.select_for_update()
+        .filter(project_id=membership.project_id, role=Role.ADMIN)
+        .exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        raise ServiceError("A project needs at least one admin. Make someone else admin first.")
+
+
+@transaction.atomic
+def do_change_role(project: Project, membership_id: int, role: str) -> Membership:
+    check_role(role)
+    membership = _locked_membership(project, membership_id)
+    if role != Role.ADMIN:
+        _check_keeps_an_admin(membership)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def do_remove_member(project: Project, membership_id: int) -> None:
+    membership = _locked_membership(project, membership_id)
+    _check_keeps_an_admin(membership)
+    membership.delete()
+
+
+def _locked_membership(project: Project, membership_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(project=project, pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise ServiceError("That person is not a member of this project.")
+    return membership

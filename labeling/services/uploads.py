@@ -1,0 +1,206 @@
+"""Add uploaded images (single files or zip archives) to a project.
+
+Each accepted file is stored together with its row in one step: if anything fails,
+neither an orphan file nor an orphan row is left. Each refused file is reported by
+name with a reason, and never stops the valid files of the same upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from labeling.models import Image, Project
+from labeling.services.image_checks import IMAGE_EXTENSIONS, ImageRefused, check_image
+from labeling.tasks import queue_embedding
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED, REFUSED, IGNORED = "accepted", "refused", "ignored"
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    name: str
+    status: str  # accepted | refused | ignored
+    reason: str = ""
+    image: Image | None = None
+
+
+def clean_file_name(name: str) -> str:
+    """The plain file name to keep: no directories, no control characters."""
+    base = posixpath.basename(name.replace("\\", "/"))
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:255] or "unnamed"
+
+
+def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Image:
+    """Validate one image and store it with its row. Raises ImageRefused."""
+    checked = check_image(
+        fp,
+        max_pixels=settings.ANYMASK_MAX_IMAGE_PIXELS,
+        thumbnail_size=settings.ANYMASK_THUMBNAIL_SIZE,
+    )
+    duplicate = Image.objects.filter(project=project, sha256=checked.sha256).first()
+    if duplicate is not None:
+        raise ImageRefused(f"Same content as {duplicate.original_name!r}, already in the project.")
+
+    prefix = f"projects/{project.pk}"
+    saved: list[str] = []
+    try:
+        with transaction.atomic():
+            fp.seek(0)
+            image_name = default_storage.save(
+                f"{prefix}/images/{checked.sha256}.{checked.extension}", File(fp)
+            )
+            saved.append(image_name)
+            thumb_name = default_storage.save(
+                f"{prefix}/thumbnails/{checked.sha256}.jpg", ContentFile(checked.thumbnail_jpeg)
+            )
+            saved.append(thumb_name)
+            image = Image.objects.create(
+                project=project,
+                file=image_name,
+                thumbnail=thumb_name,
+                original_name=clean_file_name(name),
+                format=checked.format,
+                width=checked.width,
+                height=checked.height,
+                sha256=checked.sha256,
+                byte_size=checked.byte_size,
+                uploaded_by=user,
+            )
+            # robust: a broker outage must not turn a stored upload into an error;
+            # the image stays "pending" and `embed_missing` queues it later.
+            transaction.on_commit(partial(queue_embedding, image.pk), robust=True)
+    except IntegrityError:
+        _delete_files(saved)
+        raise ImageRefused("Same content as an image just added to the project.") from None
+    except BaseException:
+        _delete_files(saved)
+        raise
+    return image
+
+
+def _delete_files(names: list[str]) -> None:
+    for stored in names:
+        try:
+            default_storage.delete(stored)
+        except Exception:  # pragma: no cover - best effort cleanup, logged
+            logger.exception("could not remove %s after a failed upload", stored)
+
+
+def is_zip_name(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
+def add_uploaded_file(project: Project, user: User, fp: IO[bytes], name: str) -> list[UploadResult]:
+    """Add one uploaded file, which is an image or a zip of images."""
+    if is_zip_name(name):
+        return list(_add_zip(project, user, fp, name))
+    return [_add_one(project, user, fp, clean_file_name(name), display_name=name)]
+
+
+def _add_one(
+    project: Project, user: User, fp: IO[bytes], name: str, *, display_name: str
+) -> UploadResult:
+    try:
+        image = do_add_image(project, user, fp, name)
+    except ImageRefused as refusal:
+        return UploadResult(display_name, REFUSED, str(refusal))
+    return UploadResult(display_name, ACCEPTED, image=image)
+
+
+def member_refusal(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be extracted, or None if its path is safe."""
+    name = info.filename
+    normalized = name.replace("\\", "/")
+    if "\x00" in name:
+        return "The member name contains a NUL byte."
+    if normalized.startswith("/") or _WINDOWS_DRIVE.match(normalized):
+        return "Absolute paths are not allowed in archives."
+    if ".." in normalized.split("/"):
+        return "Paths containing '..' are not allowed in archives."
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "Symbolic links are not allowed in archives."
+    if info.flag_bits & 0x1:
+        return "Encrypted members are not supported."
+    return None
+
+
+def _add_zip(project: Project, user: User, fp: IO[bytes], zip_name: str) -> Iterator[UploadResult]:
+    try:
+        archive = zipfile.ZipFile(fp)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        yield UploadResult(zip_name, REFUSED, "This is not a valid zip archive.")
+        return
+    with archive:
+        members = archive.infolist()
+        limit_members = settings.ANYMASK_ZIP_MAX_MEMBERS
+        if len(members) > limit_members:
+            yield UploadResult(
+                zip_name,
+                REFUSED,
+                f"The archive has {len(members)} entries; at most {limit_members} are allowed.",
+            )
+            return
+        total = sum(info.file_size for info in members)
+        if total > settings.ANYMASK_ZIP_MAX_TOTAL_BYTES:
+            yield UploadResult(
+                zip_name,
+                REFUSED,
+                f"The archive would unpack to {total / 2**20:.0f} MiB; the limit is "
+                f"{settings.ANYMASK_ZIP_MAX_TOTAL_BYTES / 2**20:.0f} MiB.",
+            )
+            return
+        for info in members:
+            yield _add_zip_member(project, user, archive, info, zip_name)
+
+
+def _add_zip_member(
+    project: Project,
+    user: User,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    zip_name: str,
+) -> UploadResult:
+    display = f"{zip_name} › {info.filename}"
+    refusal = member_refusal(info)
+    if refusal:
+        return UploadResult(display, REFUSED, refusal)
+    base = posixpath.basename(info.filename.replace("\\", "/"))
+    if info.is_dir():
+        return UploadResult(display, IGNORED, "Folder (its images are listed separately).")
+    if info.filename.startswith("__MACOSX/") or base.startswith("._"):
+        return UploadResult(display, IGNORED, "macOS metadata, not an image.")
+    if posixpath.splitext(base.lower())[1] not in IMAGE_EXTENSIONS:
+        return UploadResult(display, IGNORED, "Not an image file name; skipped.")
+    if info.file_size > settings.ANYMASK_MAX_UPLOAD_BYTES:
+        return UploadResult(display, REFUSED, "The file is larger than the upload limit.")
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+        try:
+            # zipfile never yields more than the declared size, and checks the CRC.
+            with archive.open(info) as member:
+                shutil.copyfileobj(member, spool, 1024 * 1024)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+            return UploadResult(display, REFUSED, "The archive member is corrupt.")
+        spool.seek(0)
+        return _add_one(project, user, spool, base, display_name=display)

@@ -1,0 +1,211 @@
+"""The one settings module. Everything configurable comes from the environment.
+
+Defaults are the embedded mode used by `make run`: SQLite, a local media directory,
+no Redis (a filesystem Celery broker and an in-process channel layer). Production sets
+DATABASE_URL, REDIS_URL and a real SECRET_KEY. Importing this module has no side
+effects beyond reading the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from labeling.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ANYMASK_VAR_DIR") or BASE_DIR / "var")
+
+DEBUG = env_bool("DEBUG", default=False)
+
+# Keys that have been published (in this repository or in Django's docs) are as good
+# as no key at all: sessions and password-reset tokens could be forged with them.
+_DEV_SECRET_KEY = "anymask-insecure-dev-key-do-not-use-in-production"  # noqa: S105
+KNOWN_WEAK_SECRET_KEYS = {"", "changeme", "secret", "insecure", _DEV_SECRET_KEY}
+SECRET_KEY = env_str("SECRET_KEY")
+if SECRET_KEY in KNOWN_WEAK_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"):
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is missing or a published default. Set SECRET_KEY to a long random "
+            "value (for example: python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=true for local development."
+        )
+    SECRET_KEY = SECRET_KEY or _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "labeling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "labeling.urls"
+ASGI_APPLICATION = "labeling.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+    if _db.get("ENGINE") not in {
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    }:
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL")
+    DATABASES = {"default": dict(_db)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "anymask.sqlite3",
+            # The web server and the worker share this file; wait for locks instead of
+            # failing at once, and use WAL so readers do not block the writer.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "project-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+
+# Project data is never served from a public /media/ URL: every image goes through
+# a view that checks membership first. MEDIA_URL is therefore deliberately unset.
+MEDIA_ROOT = Path(env_str("ANYMASK_MEDIA_ROOT") or VAR_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Upload limits ----------------------------------------------------------------
+ANYMASK_MAX_IMAGE_PIXELS = env_int("ANYMASK_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+ANYMASK_MAX_UPLOAD_BYTES = env_int("ANYMASK_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+ANYMASK_ZIP_MAX_MEMBERS = env_int("ANYMASK_ZIP_MAX_MEMBERS", 10_000, minimum=1)
+ANYMASK_ZIP_MAX_TOTAL_BYTES = env_int(
+    "ANYMASK_ZIP_MAX_TOTAL_BYTES", 4 * 1024 * 1024 * 1024, minimum=1
+)
+ANYMASK_THUMBNAIL_SIZE = env_int("ANYMASK_THUMBNAIL_SIZE", 320, minimum=16)
+# Django spools large uploads to disk past this size; the request itself is bounded
+# by ANYMASK_MAX_UPLOAD_BYTES in the upload view.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+# --- Models -----------------------------------------------------------------------
+ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
+
+# --- Redis, Celery and Channels ---------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+ANYMASK_BROKER_DIR = VAR_DIR / "broker"
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        # A message is redelivered if not acked within this time: keep it far above the
+        # longest encode so a slow job on a busy GPU is never run twice.
+        "visibility_timeout": env_int("ANYMASK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    # Embedded mode: the broker is a directory shared by the web server and the worker.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(ANYMASK_BROKER_DIR / "queue"),
+        "data_folder_out": str(ANYMASK_BROKER_DIR / "queue"),
+        "processed_folder": str(ANYMASK_BROKER_DIR / "processed"),
+        "control_folder": str(ANYMASK_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_QUEUE_EMBEDDINGS = "embeddings"
+CELERY_QUEUE_DEFAULT = "default"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+CELERY_TASK_ROUTES = {
+    "labeling.tasks.compute_embedding": {"queue": CELERY_QUEUE_EMBEDDINGS},
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+
+# --- Security ---------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the upload page's JS reads it for XHR requests
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Off by default because `make run` serves plain HTTP on 127.0.0.1; turn on behind TLS.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from labeling.views import categories, images, members, projects, uploads
+
+project = "projects/<int:project_id>"
+
+urlpatterns = [
+    path("", projects.project_list, name="project-list"),
+    path("projects/new/", projects.project_create, name="project-create"),
+    path(f"{project}/", projects.project_detail, name="project-detail"),
+    path(f"{project}/status.json", projects.project_status, name="project-status"),
+    path(f"{project}/members/", members.members, name="project-members"),
+    path(f"{project}/members/<int:membership_id>/role", members.member_role, name="member-role"),
+    path(
+        f"{project}/members/<int:membership_id>/remove",
+        members.member_remove,
+        name="member-remove",
+    ),
+    path(f"{project}/categories/", categories.categories, name="project-categories"),
+    path(
+        f"{project}/categories/<int:category_id>/edit",
+        categories.category_update,
+        name="category-update",
+    ),
+    path(
+        f"{project}/categories/<int:category_id>/delete",
+        categories.category_delete,
+        name="category-delete",
+    ),
+    path(f"{project}/upload/", uploads.upload_page, name="image-upload-page"),
+    path(f"{project}/images/upload", uploads.upload, name="image-upload"),
+    path(f"{project}/images/<int:image_id>/file", images.image_file, name="image-file"),
+    path(
+        f"{project}/images/<int:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
+    ),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

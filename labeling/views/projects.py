@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from labeling.forms import ProjectForm
+from labeling.models import Image
+from labeling.permissions import project_access
+from labeling.services.projects import do_create_project, project_counts, projects_for
+from labeling.views import AuthedRequest
+
+
+@login_required
+@require_GET
+def project_list(request: AuthedRequest) -> HttpResponse:
+    return render(request, "labeling/project_list.html", {"projects": projects_for(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request: AuthedRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        project = do_create_project(request.user, **form.cleaned_data)
+        return redirect("project-detail", project_id=project.pk)
+    return render(request, "labeling/project_form.html", {"form": form})
+
+
+@login_required
+@require_GET
+def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
+    access = project_access(request.user, project_id)
+    images = Image.objects.filter(project=access.project).order_by("id")
+    context = {
+        "access": access,
+        "project": access.project,
+        "images": images,
+        "counts": project_counts(access.project),
+    }
+    return render(request, "labeling/project_detail.html", context)
+
+
+@login_required
+@require_GET
+def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
+    """Counts and per-image statuses; the project page polls this to stay current."""
+    access = project_access(request.user, project_id)
+    rows = Image.objects.filter(project=access.project).values_list(
+        "id", "labeling_status", "embedding_status", "embedding_error"
+    )
+    return JsonResponse(
+        {
+            "counts": project_counts(access.project),
+            "images": [
+                {"id": pk, "labeling": lab, "embedding": emb, "embedding_error": err}
+                for pk, lab, emb, err in rows
+            ],
+            "upload_url": reverse("image-upload", args=[project_id]),
+        }
+    )

@@ -1,0 +1,42 @@
+// Project page: keep counts and per-image statuses current without a reload, by
+// polling a small JSON endpoint (live websocket pushes arrive in a later release).
+const counts = document.getElementById("counts");
+const POLL_MS = 2000;
+
+const LABELS = {
+  pending: "embedding pending", running: "embedding running", ready: "embedding ready",
+  failed: "embedding failed",
+  unlabeled: "Unlabeled", in_progress: "In progress", submitted: "Submitted",
+  approved: "Approved", rejected: "Rejected",
+};
+
+function setBadge(badge, kind, value, title) {
+  if (!badge) return;
+  badge.className = `badge ${kind}-${value}`;
+  badge.textContent = LABELS[value] || value;
+  if (title) badge.title = title; else badge.removeAttribute("title");
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(counts.dataset.statusUrl, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const data = await response.json();
+    for (const [key, value] of Object.entries(data.counts)) {
+      const cell = counts.querySelector(`[data-count="${key}"]`);
+      if (cell) cell.textContent = value;
+    }
+    for (const image of data.images) {
+      const tile = document.querySelector(`[data-image-id="${image.id}"]`);
+      if (!tile) continue;
+      setBadge(tile.querySelector('[data-field="embedding"]'), "embedding", image.embedding, image.embedding_error);
+      setBadge(tile.querySelector('[data-field="labeling"]'), "labeling", image.labeling);
+    }
+  } catch {
+    // Offline for a moment: the next poll tries again.
+  }
+}
+
+if (counts) {
+  setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+}

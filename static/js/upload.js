@@ -123,6 +123,8 @@ zone.addEventListener("drop", (event) => {
 zone.addEventListener("keydown", (event) => {
   if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }
 });
+zone.dataset.ready = "true"; // lets tests (and impatient users' scripts) know we listen
+
 window.addEventListener("beforeunload", (event) => {
   if (queue.length + active) event.preventDefault(); // warn before abandoning uploads
 });

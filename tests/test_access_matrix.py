@@ -146,5 +146,5 @@ def test_project_list_shows_only_my_projects(personas: Personas) -> None:
 
 def test_media_is_not_served_publicly(personas: Personas, target: Target) -> None:
     image = Image.objects.get(pk=target.image_id)
-    response = personas.client("owner").get("/media/" + image.file.name)
+    response = personas.client("owner").get(f"/media/{image.file.name}")
     assert response.status_code == 404

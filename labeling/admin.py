@@ -36,7 +36,13 @@ class ImageAdmin(admin.ModelAdmin):
     ]
     list_filter = ["embedding_status", "labeling_status"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = ["sha256", "byte_size", "width", "height", "format", "file", "thumbnail"]
+    # Files are named by content and owned by their project: never re-pointed here.
+    exclude = ["file", "thumbnail"]
+    readonly_fields = ["project", "stored_as", "sha256", "byte_size", "width", "height", "format"]
+
+    @admin.display(description="Stored as")
+    def stored_as(self, image: Image) -> str:
+        return image.file.name or ""
 
 
 @admin.register(Annotation)

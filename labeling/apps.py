@@ -12,12 +12,24 @@ class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import warnings
+
+        from django.db.models.signals import post_delete
+
+        from labeling.file_cleanup import delete_image_files
+        from labeling.models import Image
+
+        post_delete.connect(delete_image_files, sender=Image, dispatch_uid="image-files")
+
         from PIL import Image as PILImage
 
         # Pillow's own bomb guard follows our configured limit instead of its default
         # (~89 MP), so one number decides what is accepted. We still check every frame
         # ourselves, because Pillow only looks at the first one.
         PILImage.MAX_IMAGE_PIXELS = settings.ANYMASK_MAX_IMAGE_PIXELS
+        # Pillow only *warns* between its limit and twice that; make it refuse. Set once
+        # here because warnings.catch_warnings() is not thread-safe under ASGI.
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
 
         # WhiteNoise scans STATIC_ROOT at start-up and warns when it does not exist.
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (routes come
-with the labeling page)."""
+"""ASGI entry point: HTTP through Django (behind a body-size guard), websockets
+through Channels (routes come with the labeling page)."""
 
 from __future__ import annotations
 
@@ -12,5 +12,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from labeling.body_limit import BodySizeLimit  # noqa: E402
+
+http_app = BodySizeLimit(
+    django_asgi_app,  # type: ignore[arg-type]  # Django's stubs type messages as Mapping
+    default_limit=settings.ANYMASK_MAX_REQUEST_BYTES,
+    # Multipart framing adds a little to the files themselves.
+    path_limits=[(r"/projects/\d+/images/upload", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20)],
+)
+
+application = ProtocolTypeRouter({"http": http_app})

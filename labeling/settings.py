@@ -24,11 +24,17 @@ DEBUG = env_bool("DEBUG", default=False)
 # as no key at all: sessions and password-reset tokens could be forged with them.
 _DEV_SECRET_KEY = "anymask-insecure-dev-key-do-not-use-in-production"  # noqa: S105
 KNOWN_WEAK_SECRET_KEYS = {"", "changeme", "secret", "insecure", _DEV_SECRET_KEY}
+MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY = env_str("SECRET_KEY")
-if SECRET_KEY in KNOWN_WEAK_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"):
+if (
+    SECRET_KEY in KNOWN_WEAK_SECRET_KEYS
+    or SECRET_KEY.startswith("django-insecure")
+    or len(SECRET_KEY) < MIN_SECRET_KEY_LENGTH
+):
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is missing or a published default. Set SECRET_KEY to a long random "
+            f"SECRET_KEY is missing, shorter than {MIN_SECRET_KEY_LENGTH} characters, or a "
+            "published default. Set SECRET_KEY to a long random "
             "value (for example: python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
             "or set DEBUG=true for local development."
         )
@@ -38,7 +44,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -57,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "labeling.middleware.content_security_policy",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -83,7 +89,9 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
-        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        # conn_max_age=0: under ASGI each request runs in its own thread context, and
+        # persistent connections would pile up per thread (Django's docs advise this).
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
     if _db.get("ENGINE") not in {
@@ -104,6 +112,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # A file, not Django's default in-memory test database: worker processes
+            # spawned by tests must see it, and locks must wait like in production.
+            "TEST": {"NAME": str(VAR_DIR / "test-anymask.sqlite3")},
         }
     }
 
@@ -140,6 +151,9 @@ STORAGES = {
 # --- Upload limits ----------------------------------------------------------------
 ANYMASK_MAX_IMAGE_PIXELS = env_int("ANYMASK_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
 ANYMASK_MAX_UPLOAD_BYTES = env_int("ANYMASK_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+# Every other request body (forms, JSON) is small; the ASGI guard refuses bigger ones
+# before Django spools them to disk.
+ANYMASK_MAX_REQUEST_BYTES = env_int("ANYMASK_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024)
 ANYMASK_ZIP_MAX_MEMBERS = env_int("ANYMASK_ZIP_MAX_MEMBERS", 10_000, minimum=1)
 ANYMASK_ZIP_MAX_TOTAL_BYTES = env_int(
     "ANYMASK_ZIP_MAX_TOTAL_BYTES", 4 * 1024 * 1024 * 1024, minimum=1
@@ -196,12 +210,19 @@ CELERY_TASK_IGNORE_RESULT = True
 
 # --- Security ---------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # the upload page's JS reads it for XHR requests
+CSRF_COOKIE_HTTPONLY = True  # page scripts read the token from the rendered form
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Off by default because `make run` serves plain HTTP on 127.0.0.1; turn on behind TLS.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from
+# clients), trust it so Django knows requests are HTTPS.
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
 
 LOGGING = {
     "version": 1,

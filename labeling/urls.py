@@ -2,11 +2,26 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from labeling.views import categories, images, members, projects, uploads
 
-project = "projects/<int:project_id>"
+
+class IdConverter:
+    """Database ids: at most 18 digits, so a huge number is a 404, not an overflow."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+project = "projects/<id:project_id>"
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
@@ -14,28 +29,28 @@ urlpatterns = [
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{project}/status.json", projects.project_status, name="project-status"),
     path(f"{project}/members/", members.members, name="project-members"),
-    path(f"{project}/members/<int:membership_id>/role", members.member_role, name="member-role"),
+    path(f"{project}/members/<id:membership_id>/role", members.member_role, name="member-role"),
     path(
-        f"{project}/members/<int:membership_id>/remove",
+        f"{project}/members/<id:membership_id>/remove",
         members.member_remove,
         name="member-remove",
     ),
     path(f"{project}/categories/", categories.categories, name="project-categories"),
     path(
-        f"{project}/categories/<int:category_id>/edit",
+        f"{project}/categories/<id:category_id>/edit",
         categories.category_update,
         name="category-update",
     ),
     path(
-        f"{project}/categories/<int:category_id>/delete",
+        f"{project}/categories/<id:category_id>/delete",
         categories.category_delete,
         name="category-delete",
     ),
     path(f"{project}/upload/", uploads.upload_page, name="image-upload-page"),
     path(f"{project}/images/upload", uploads.upload, name="image-upload"),
-    path(f"{project}/images/<int:image_id>/file", images.image_file, name="image-file"),
+    path(f"{project}/images/<id:image_id>/file", images.image_file, name="image-file"),
     path(
-        f"{project}/images/<int:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
+        f"{project}/images/<id:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
     ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -41,11 +41,13 @@ def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("key", ["", "changeme", "django-insecure-abc123"])
+@pytest.mark.parametrize(
+    "key", ["", "changeme", "django-insecure-abcdefghijklmnopqrstuvwxyz0123456789", "short-key"]
+)
 def test_it_refuses_to_start_without_a_real_secret_key(tmp_path: Path, key: str) -> None:
     result = load_settings(tmp_path, DEBUG="false", SECRET_KEY=key)
     assert result.returncode != 0
-    assert "SECRET_KEY is missing or a published default" in result.stderr
+    assert "SECRET_KEY is missing, shorter than 32 characters, or a published" in result.stderr
 
 
 def test_debug_mode_runs_with_a_development_key(tmp_path: Path) -> None:

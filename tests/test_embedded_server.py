@@ -6,6 +6,7 @@ because that is what a fresh machine gets.
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import os
 import re
@@ -59,6 +60,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def processes_using(var_dir: Path) -> list[str]:
+    """Command lines of live processes started with ANYMASK_VAR_DIR=var_dir."""
+    marker = f"ANYMASK_VAR_DIR={var_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone already, or not ours to read
+    return found
+
+
 def log_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -101,6 +115,13 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
         opener = log_in(base, username, password)
         home = opener.open(f"{base}/", timeout=10).read().decode()
         assert "Demo project" in home and "4 images" in home
+        # An oversized body is refused by the guard, over real HTTP, before it is sent.
+        raw = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        raw.putrequest("POST", "/accounts/login/")
+        raw.putheader("Content-Length", str(50 * 2**20))
+        raw.endheaders()
+        assert raw.getresponse().status == 413
+        raw.close()
         # The background worker consumes the embedding tasks queued by the demo upload.
         queue = tmp_path / "broker" / "queue"
         wait_for(lambda: not any(queue.iterdir()), 60, "the worker to drain the queue")
@@ -116,3 +137,4 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
     assert "Stopped." in output
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/accounts/login/", timeout=2)
+    assert processes_using(tmp_path) == []  # the worker and the web server exited too

@@ -171,3 +171,50 @@ def test_a_category_in_use_cannot_be_deleted(personas: Personas) -> None:
     )
     assert "is used by 1 mask" in response.content.decode()
     assert Category.objects.filter(pk=category.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(personas: Personas) -> None:
+    import threading
+
+    from django.db import connections
+
+    from labeling.services.errors import ServiceError
+    from labeling.services.members import do_change_role
+
+    second = Membership.objects.get(project=personas.project, user=personas.annotator)
+    second.role = Role.ADMIN
+    second.save()
+    first = Membership.objects.get(project=personas.project, user=personas.owner)
+    start = threading.Barrier(2, timeout=20)
+    outcomes: list[str] = []
+
+    def demote(membership_id: int) -> None:
+        start.wait()
+        try:
+            do_change_role(personas.project, membership_id, Role.ANNOTATOR)
+            outcomes.append("demoted")
+        except ServiceError as error:
+            outcomes.append(error.message)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=demote, args=(m.pk,)) for m in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == [
+        "A project needs at least one admin. Make someone else admin first.",
+        "demoted",
+    ]
+    assert Membership.objects.filter(project=personas.project, role=Role.ADMIN).count() == 1
+
+
+def test_leaving_a_project_returns_to_the_project_list(personas: Personas) -> None:
+    second = Membership.objects.get(project=personas.project, user=personas.annotator)
+    second.role = Role.ADMIN
+    second.save()
+    client = personas.client("annotator")
+    response = client.post(reverse("member-remove", args=[personas.project.pk, second.pk]))
+    assert response["Location"] == reverse("project-list")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 import stat
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection, connections
 from django.db.models.signals import pre_save
 from django.urls import reverse
 from PIL import Image as PILImage
 
 from labeling.models import Image
+from labeling.services.image_checks import ImageRefused
+from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, drain_queue, image_bytes, zip_bytes
 
 
@@ -71,7 +75,8 @@ def test_it_checks_every_frame_for_size(personas: Personas, settings: Any) -> No
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_it_refuses_truncated_files(personas: Personas, fmt: str) -> None:
-    noisy = PILImage.effect_noise((256, 256), 64).convert("RGB")
+    # 1600 px: bigger than a thumbnail, so JPEG takes the reduced-scale decode path.
+    noisy = PILImage.effect_noise((1600, 1600), 64).convert("RGB")
     out = io.BytesIO()
     noisy.save(out, format=fmt)
     truncated = out.getvalue()[: len(out.getvalue()) // 2]
@@ -234,38 +239,66 @@ def test_a_storage_failure_leaves_no_orphan_file_or_row(personas: Personas, sett
     blocker = Path(settings.MEDIA_ROOT) / f"projects/{personas.project.pk}/thumbnails"
     blocker.parent.mkdir(parents=True)
     blocker.write_bytes(b"")
-    with pytest.raises(OSError):
-        send(personas, ("a.png", image_bytes()))
+    result = verdicts(
+        send(personas, ("a.png", image_bytes()), ("b.png", image_bytes(color=(0, 0, 1))))
+    )
+    assert result["a.png"][0] == result["b.png"][0] == "refused"
+    assert "nothing of it was kept" in result["a.png"][1]
     assert not Image.objects.exists()
     assert stored_files(settings) == [blocker]
 
 
-def test_a_concurrent_duplicate_leaves_no_orphan_file(personas: Personas, settings: Any) -> None:
-    """Another upload of the same bytes commits between our check and our insert."""
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_uploads_of_one_image_store_it_once(
+    personas: Personas, settings: Any
+) -> None:
+    """Both uploads pass the duplicate check before either inserts its row."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers, so the two uploads cannot interleave")
     data = image_bytes()
+    both_checked = threading.Barrier(2, timeout=20)
 
-    def sneak_in(sender: type[Image], instance: Image, **kwargs: Any) -> None:
-        if instance.pk is None and instance.original_name == "late.png":
-            Image.objects.create(
-                project=instance.project,
-                file="elsewhere.png",
-                original_name="early.png",
-                format="PNG",
-                width=1,
-                height=1,
-                sha256=instance.sha256,
-                byte_size=1,
-            )
+    def wait_for_the_other(sender: type[Image], instance: Image, **kwargs: Any) -> None:
+        if instance.pk is None:
+            both_checked.wait()
 
-    pre_save.connect(sneak_in, sender=Image)
+    results: list[str] = []
+
+    def upload(name: str) -> None:
+        try:
+            image = do_add_image(personas.project, personas.owner, io.BytesIO(data), name)
+            results.append(f"stored {image.original_name}")
+        except ImageRefused as refusal:
+            results.append(f"refused: {refusal}")
+        finally:
+            connections.close_all()
+
+    pre_save.connect(wait_for_the_other, sender=Image)
     try:
-        status, _ = verdicts(send(personas, ("late.png", data)))["late.png"]
+        threads = [threading.Thread(target=upload, args=(n,)) for n in ("a.png", "b.png")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
     finally:
-        pre_save.disconnect(sneak_in, sender=Image)
-    assert status == "refused"
-    # (The sneaked-in row shares our connection here, so it rolls back with ours.)
-    assert not Image.objects.filter(original_name="late.png").exists()
-    assert stored_files(settings) == []
+        pre_save.disconnect(wait_for_the_other, sender=Image)
+    assert sorted(r.split(" ")[0] for r in results) == ["refused:", "stored"]
+    assert Image.objects.count() == 1
+    image = Image.objects.get()
+    assert sorted(p.name for p in stored_files(settings)) == sorted(
+        [Path(str(image.file.name)).name, Path(str(image.thumbnail.name)).name]
+    )
+
+
+def test_an_empty_zip_says_so(personas: Personas) -> None:
+    status, reason = verdicts(send(personas, ("empty.zip", zip_bytes({}))))["empty.zip"]
+    assert (status, reason) == ("ignored", "The archive is empty.")
+
+
+def test_zip_entry_names_are_shown_without_control_characters(personas: Personas) -> None:
+    data = zip_bytes({"evil\u202egnp.png\nnext": b"x"})
+    [name] = verdicts(send(personas, ("a.zip", data)))
+    assert "\u202e" not in name and "\n" not in name
 
 
 @pytest.mark.django_db(transaction=True)
@@ -280,8 +313,6 @@ def test_each_committed_upload_queues_its_embedding(
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_upload_queues_nothing(personas: Personas, embedding_queue: str) -> None:
     from django.db import transaction
-
-    from labeling.services.uploads import do_add_image
 
     with pytest.raises(RuntimeError), transaction.atomic():
         do_add_image(personas.project, personas.owner, io.BytesIO(image_bytes()), "a.png")

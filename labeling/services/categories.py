@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.db.models.deletion import ProtectedError
 
 from labeling.models import Category, Project
 from labeling.services.errors import ServiceError
@@ -68,4 +69,10 @@ def do_delete_category(project: Project, category_id: int) -> None:
             f"{category.name!r} is used by {in_use} mask(s). Move them to another "
             "category before deleting it."
         )
-    category.delete()
+    try:
+        category.delete()
+    except ProtectedError:
+        # A mask was given this category between the count above and the delete.
+        raise ServiceError(
+            f"{category.name!r} is now used by a mask. Move its masks first."
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import warnings
+import threading
 from dataclasses import dataclass
 from typing import IO
 
@@ -35,6 +35,8 @@ _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION_TAG = 0x0112
 # A TIFF can declare any number of pages; each must be inspected, so bound the count.
 MAX_FRAMES = 1000
+# Decoding a 100 MP image takes up to ~400 MB; cap how many one process decodes at once.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
 
 
 class ImageRefused(Exception):
@@ -76,10 +78,9 @@ def check_image(fp: IO[bytes], *, max_pixels: int, thumbnail_size: int) -> Check
     if byte_size == 0:
         raise ImageRefused("The file is empty.")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (rather than fails) between its limit and twice its limit.
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            image = PILImage.open(fp, formats=ALLOWED_FORMATS)
+        # LabelingConfig.ready() turns Pillow's bomb *warning* into an error and sets
+        # its limit to ours; the per-frame check below covers every page regardless.
+        image = PILImage.open(fp, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         raise ImageRefused(
             "This is not a supported image. Upload JPEG, PNG, WebP, TIFF or BMP files."
@@ -95,19 +96,25 @@ def check_image(fp: IO[bytes], *, max_pixels: int, thumbnail_size: int) -> Check
         if fmt not in ALLOWED_FORMATS:  # pragma: no cover - Image.open enforces this
             raise ImageRefused(f"{fmt or 'This'} format is not supported.")
         _check_every_frame(image, max_pixels)
-        try:
-            image.seek(0)
-            image.load()
-        except Exception as exc:
-            logger.info("refused undecodable image: %r", exc)
-            raise ImageRefused(
-                "The file is truncated or corrupt: its pixels cannot be decoded."
-            ) from None
+        image.seek(0)
         width, height = image.size
-        orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+        if fmt == "JPEG":
+            # Decode at reduced scale: the whole stream is still read, so truncation
+            # is still caught, at a fraction of the memory.
+            image.draft("RGB", (thumbnail_size, thumbnail_size))
+        with _DECODE_SLOTS:
+            try:
+                image.load()
+                # After load(): a PNG may keep its EXIF chunk after the pixel data.
+                orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+            except Exception as exc:
+                logger.info("refused undecodable image: %r", exc)
+                raise ImageRefused(
+                    "The file is truncated or corrupt: its pixels cannot be decoded."
+                ) from None
+            thumbnail = _thumbnail(image, thumbnail_size)
         if orientation in _TRANSPOSING_ORIENTATIONS:
             width, height = height, width
-        thumbnail = _thumbnail(image, thumbnail_size)
     return CheckedImage(
         format=fmt,
         width=width,
@@ -144,9 +151,9 @@ def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
 
 def _thumbnail(image: PILImage.Image, size: int) -> bytes:
     """A small JPEG in display orientation, for the project grid."""
+    # Shrink first, then rotate: rotating the full image would copy all of it.
+    image.thumbnail((size, size), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
     shown = ImageOps.exif_transpose(image)
-    shown.draft("RGB", (size * 2, size * 2))  # lets JPEG decode at reduced scale
-    shown.thumbnail((size, size), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
     if shown.mode in ("RGBA", "LA", "PA") or (shown.mode == "P" and "transparency" in shown.info):
         # Flatten transparency onto white so transparent regions don't turn black.
         rgba = shown.convert("RGBA")

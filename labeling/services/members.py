@@ -41,8 +41,7 @@ def find_user(identifier: str) -> User:
 def do_add_member(project: Project, identifier: str, role: str) -> Membership:
     check_role(role)
     user = find_user(identifier)
-    # Lock the project row so concurrent adds of the same user serialise cleanly.
-    Project.objects.select_for_update().get(pk=project.pk)
+    _lock_project(project)
     if Membership.objects.filter(project=project, user=user).exists():
         raise ServiceError(f"{user.get_username()} is already a member.", field="user")
     return Membership.objects.create(project=project, user=user, role=role)
@@ -64,6 +63,7 @@ def _check_keeps_an_admin(membership: Membership) -> None:
 @transaction.atomic
 def do_change_role(project: Project, membership_id: int, role: str) -> Membership:
     check_role(role)
+    _lock_project(project)
     membership = _locked_membership(project, membership_id)
     if role != Role.ADMIN:
         _check_keeps_an_admin(membership)
@@ -74,9 +74,17 @@ def do_change_role(project: Project, membership_id: int, role: str) -> Membershi
 
 @transaction.atomic
 def do_remove_member(project: Project, membership_id: int) -> None:
+    _lock_project(project)
     membership = _locked_membership(project, membership_id)
     _check_keeps_an_admin(membership)
     membership.delete()
+
+
+def _lock_project(project: Project) -> None:
+    """Serialise membership changes per project. Taking this one lock first, always,
+    means two admins demoting each other queue up instead of deadlocking, and the
+    last-admin check sees the other's committed change."""
+    Project.objects.select_for_update().get(pk=project.pk)
 
 
 def _locked_membership(project: Project, membership_id: int) -> Membership:

@@ -34,7 +34,13 @@ logger = logging.getLogger(__name__)
 
 ACCEPTED, REFUSED, IGNORED = "accepted", "refused", "ignored"
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+# A central directory entry is 46 bytes plus the name; allow generous names.
+_DIRECTORY_BYTES_PER_ENTRY = 1024
 _SPOOL_BYTES = 8 * 1024 * 1024
+INTERNAL_ERROR = (
+    "The server could not store this file, and nothing of it was kept. Try again; "
+    "if it keeps happening, tell your admin."
+)
 
 
 @dataclass(frozen=True)
@@ -45,15 +51,23 @@ class UploadResult:
     image: Image | None = None
 
 
+def printable(text: str) -> str:
+    """Drop control and format characters (newlines, right-to-left overrides)."""
+    return "".join(ch for ch in text if ch.isprintable()).strip()[:1000]
+
+
 def clean_file_name(name: str) -> str:
     """The plain file name to keep: no directories, no control characters."""
-    base = posixpath.basename(name.replace("\\", "/"))
-    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    base = printable(posixpath.basename(name.replace("\\", "/")))
     return base[:255] or "unnamed"
 
 
 def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Image:
-    """Validate one image and store it with its row. Raises ImageRefused."""
+    """Validate one image and store it with its row. Raises ImageRefused.
+
+    Call it outside any transaction of your own: the files are written before the
+    row's transaction, and only that transaction's failure removes them.
+    """
     checked = check_image(
         fp,
         max_pixels=settings.ANYMASK_MAX_IMAGE_PIXELS,
@@ -66,16 +80,18 @@ def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Imag
     prefix = f"projects/{project.pk}"
     saved: list[str] = []
     try:
+        # Files first, outside the transaction: on SQLite the transaction holds the
+        # database's write lock, and copying a large file must not block everyone.
+        fp.seek(0)
+        image_name = default_storage.save(
+            f"{prefix}/images/{checked.sha256}.{checked.extension}", File(fp)
+        )
+        saved.append(image_name)
+        thumb_name = default_storage.save(
+            f"{prefix}/thumbnails/{checked.sha256}.jpg", ContentFile(checked.thumbnail_jpeg)
+        )
+        saved.append(thumb_name)
         with transaction.atomic():
-            fp.seek(0)
-            image_name = default_storage.save(
-                f"{prefix}/images/{checked.sha256}.{checked.extension}", File(fp)
-            )
-            saved.append(image_name)
-            thumb_name = default_storage.save(
-                f"{prefix}/thumbnails/{checked.sha256}.jpg", ContentFile(checked.thumbnail_jpeg)
-            )
-            saved.append(thumb_name)
             image = Image.objects.create(
                 project=project,
                 file=image_name,
@@ -114,9 +130,10 @@ def is_zip_name(name: str) -> bool:
 
 def add_uploaded_file(project: Project, user: User, fp: IO[bytes], name: str) -> list[UploadResult]:
     """Add one uploaded file, which is an image or a zip of images."""
+    shown = printable(name)
     if is_zip_name(name):
-        return list(_add_zip(project, user, fp, name))
-    return [_add_one(project, user, fp, clean_file_name(name), display_name=name)]
+        return list(_add_zip(project, user, fp, shown))
+    return [_add_one(project, user, fp, clean_file_name(name), display_name=shown)]
 
 
 def _add_one(
@@ -126,6 +143,11 @@ def _add_one(
         image = do_add_image(project, user, fp, name)
     except ImageRefused as refusal:
         return UploadResult(display_name, REFUSED, str(refusal))
+    except Exception:
+        # One file's unexpected failure (disk full, database busy) must not lose the
+        # report for the files before it, nor stop the files after it.
+        logger.exception("could not store upload %r", display_name)
+        return UploadResult(display_name, REFUSED, INTERNAL_ERROR)
     return UploadResult(display_name, ACCEPTED, image=image)
 
 
@@ -147,6 +169,21 @@ def member_refusal(info: zipfile.ZipInfo) -> str | None:
 
 
 def _add_zip(project: Project, user: User, fp: IO[bytes], zip_name: str) -> Iterator[UploadResult]:
+    limit_members = settings.ANYMASK_ZIP_MAX_MEMBERS
+    declared = declared_entries(fp)
+    if declared is None:
+        yield UploadResult(zip_name, REFUSED, "This is not a valid zip archive.")
+        return
+    entries, directory_bytes = declared
+    # Checked before ZipFile reads the directory: parsing millions of entries would
+    # cost gigabytes of memory before any count could be compared.
+    if entries > limit_members or directory_bytes > limit_members * _DIRECTORY_BYTES_PER_ENTRY:
+        yield UploadResult(
+            zip_name,
+            REFUSED,
+            f"The archive has {entries} entries; at most {limit_members} are allowed.",
+        )
+        return
     try:
         archive = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -154,13 +191,15 @@ def _add_zip(project: Project, user: User, fp: IO[bytes], zip_name: str) -> Iter
         return
     with archive:
         members = archive.infolist()
-        limit_members = settings.ANYMASK_ZIP_MAX_MEMBERS
         if len(members) > limit_members:
             yield UploadResult(
                 zip_name,
                 REFUSED,
                 f"The archive has {len(members)} entries; at most {limit_members} are allowed.",
             )
+            return
+        if not members:
+            yield UploadResult(zip_name, IGNORED, "The archive is empty.")
             return
         total = sum(info.file_size for info in members)
         if total > settings.ANYMASK_ZIP_MAX_TOTAL_BYTES:
@@ -175,6 +214,25 @@ def _add_zip(project: Project, user: User, fp: IO[bytes], zip_name: str) -> Iter
             yield _add_zip_member(project, user, archive, info, zip_name)
 
 
+def declared_entries(fp: IO[bytes]) -> tuple[int, int] | None:
+    """(entry count, central directory bytes) from the archive's end record, which
+    is read from the last few KiB of the file; None when there is no such record."""
+    # zipfile's own end-record reader is private but has been stable for decades,
+    # and it understands zip64; writing our own would only add bugs.
+    read_end_record = getattr(zipfile, "_EndRecData", None)
+    if read_end_record is None:  # pragma: no cover - a future Python removed it
+        return (0, 0)
+    try:
+        record = read_end_record(fp)
+    except OSError:
+        return None
+    finally:
+        fp.seek(0)
+    if not record:
+        return None
+    return int(record[zipfile._ECD_ENTRIES_TOTAL]), int(record[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
+
+
 def _add_zip_member(
     project: Project,
     user: User,
@@ -182,7 +240,7 @@ def _add_zip_member(
     info: zipfile.ZipInfo,
     zip_name: str,
 ) -> UploadResult:
-    display = f"{zip_name} › {info.filename}"
+    display = f"{zip_name} › {printable(info.filename)}"
     refusal = member_refusal(info)
     if refusal:
         return UploadResult(display, REFUSED, refusal)

@@ -25,9 +25,6 @@ def _serve(name: str | None, content_type: str, download_name: str) -> FileRespo
     )
     # Files are immutable (named by content hash) but private to project members.
     response["Cache-Control"] = "private, max-age=86400"
-    response["Content-Disposition"] = response["Content-Disposition"].replace(
-        "attachment", "inline"
-    )
     return response
 
 

@@ -51,6 +51,9 @@ def member_role(request: AuthedRequest, project_id: int, membership_id: int) -> 
         messages.error(request, error.message)
     else:
         messages.success(request, f"{changed.user.get_username()} is now {changed.role}.")
+        if changed.user_id == request.user.pk and changed.role != "admin":
+            # You just gave up the right to see this page.
+            return redirect("project-detail", project_id=project_id)
     return redirect("project-members", project_id=project_id)
 
 
@@ -58,10 +61,14 @@ def member_role(request: AuthedRequest, project_id: int, membership_id: int) -> 
 @require_POST
 def member_remove(request: AuthedRequest, project_id: int, membership_id: int) -> HttpResponse:
     access = project_access(request.user, project_id, Ability.MANAGE)
+    removing_myself = access.membership.pk == membership_id
     try:
         do_remove_member(access.project, membership_id)
     except ServiceError as error:
         messages.error(request, error.message)
     else:
+        if removing_myself:
+            messages.success(request, f"You left {access.project.name}.")
+            return redirect("project-list")
         messages.success(request, "Removed from the project.")
     return redirect("project-members", project_id=project_id)

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from labeling.forms import ProjectForm
-from labeling.models import Image
+from labeling.models import Image, Project
 from labeling.permissions import project_access
 from labeling.services.projects import do_create_project, project_counts, projects_for
-from labeling.views import AuthedRequest
+from labeling.views import AuthedRequest, login_required_json
 
 
 @login_required
@@ -33,22 +34,32 @@ def project_create(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     access = project_access(request.user, project_id)
-    images = Image.objects.filter(project=access.project).order_by("id")
+    page = _image_page(access.project, request.GET.get("page"))
     context = {
         "access": access,
         "project": access.project,
-        "images": images,
+        "page": page,
+        "images": page.object_list,
         "counts": project_counts(access.project),
     }
     return render(request, "labeling/project_detail.html", context)
 
 
-@login_required
+IMAGES_PER_PAGE = 120
+
+
+def _image_page(project: Project, number: str | None) -> Page[Image]:
+    images = Image.objects.filter(project=project).order_by("id")
+    return Paginator(images, IMAGES_PER_PAGE).get_page(number)
+
+
+@login_required_json
 @require_GET
 def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
     """Counts and per-image statuses; the project page polls this to stay current."""
     access = project_access(request.user, project_id)
-    rows = Image.objects.filter(project=access.project).values_list(
+    page = _image_page(access.project, request.GET.get("page"))
+    rows = Image.objects.filter(pk__in=[image.pk for image in page]).values_list(
         "id", "labeling_status", "embedding_status", "embedding_error"
     )
     return JsonResponse(

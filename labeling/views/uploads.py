@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.permissions import Ability, project_access
 from labeling.services.uploads import UploadResult, add_uploaded_file
-from labeling.views import AuthedRequest
+from labeling.views import AuthedRequest, login_required_json
 
 
 @login_required
@@ -24,7 +24,7 @@ def upload_page(request: AuthedRequest, project_id: int) -> HttpResponse:
     return render(request, "labeling/upload.html", context)
 
 
-@login_required
+@login_required_json
 @require_POST
 def upload(request: AuthedRequest, project_id: int) -> JsonResponse:
     """Accept one or more files (images or zips); report each file's fate as JSON."""

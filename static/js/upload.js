@@ -69,26 +69,33 @@ function finish(job, results, error) {
     return;
   }
   let accepted = 0;
+  let refused = 0;
   for (const result of results) {
     totals[result.status] = (totals[result.status] || 0) + 1;
     if (result.status === "accepted") accepted += 1;
+    if (result.status === "refused") refused += 1;
     const single = results.length === 1 && result.name === job.file.name;
+    const prefix = single ? "" : `${result.name}: `;
     const text = result.status === "accepted"
-      ? `${single ? "" : result.name + ": "}accepted (${result.image.width}×${result.image.height})`
-      : `${single ? "" : result.name + ": "}${result.status}: ${result.reason}`;
+      ? `${prefix}accepted (${result.image.width}×${result.image.height})`
+      : `${prefix}${result.status}: ${result.reason}`;
     const item = el("li", result.status, text);
     item.dataset.status = result.status;
     outcome.append(item);
   }
-  row.className = accepted === results.length ? "accepted" : (accepted ? "accepted partial" : "refused");
-  state.textContent = results.length > 1 ? `${accepted} of ${results.length} accepted` : results[0].status;
+  if (refused) row.className = accepted ? "accepted partial" : "refused";
+  else row.className = accepted ? "accepted" : "ignored";
+  if (results.length === 1) state.textContent = results[0].status;
+  else state.textContent = `${accepted} of ${results.length} accepted`;
 }
 
 function send(job) {
   return new Promise((resolve) => {
+    const done = (results, error) => {
+      try { finish(job, results, error); } finally { resolve(); }
+    };
     if (job.file.size > maxBytes) {
-      finish(job, [], `larger than the ${(maxBytes / 2 ** 20).toFixed(0)} MiB limit`);
-      resolve();
+      done([], `larger than the ${(maxBytes / 2 ** 20).toFixed(0)} MiB limit`);
       return;
     }
     const body = new FormData();
@@ -97,28 +104,52 @@ function send(job) {
     xhr.open("POST", uploadUrl);
     xhr.setRequestHeader("X-CSRFToken", csrfToken());
     xhr.responseType = "json";
-    job.row.querySelector(".state").textContent = "uploading";
+    const state = job.row.querySelector(".state");
+    state.textContent = "uploading";
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) job.bar.value = Math.round((event.loaded / event.total) * 95);
     };
+    // The bytes are there; the server now checks and stores them (zips take a while).
+    xhr.upload.onload = () => { state.textContent = "processing…"; };
     xhr.onload = () => {
       const data = xhr.response || {};
-      if (xhr.status === 200 && Array.isArray(data.results)) finish(job, data.results);
-      else finish(job, [], data.error || `server answered ${xhr.status}`);
-      resolve();
+      if (xhr.status === 200 && Array.isArray(data.results)) done(data.results);
+      else done([], data.error || `the server answered ${xhr.status}; nothing was stored`);
     };
-    xhr.onerror = () => { finish(job, [], "network error: the upload did not reach the server"); resolve(); };
+    xhr.onerror = () => done([], "network error: the upload did not reach the server");
     xhr.send(body);
   });
+}
+
+// A dropped folder arrives as a directory entry; walk it for its files.
+async function filesFromEntry(entry) {
+  if (entry.isFile) return [await new Promise((ok, fail) => entry.file(ok, fail))];
+  if (!entry.isDirectory) return [];
+  const reader = entry.createReader();
+  const found = [];
+  for (;;) {
+    const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+    if (!batch.length) break;
+    for (const child of batch) found.push(...await filesFromEntry(child));
+  }
+  return found;
+}
+
+async function droppedFiles(transfer) {
+  const entries = [...(transfer.items || [])]
+    .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null));
+  if (!entries.length || entries.some((entry) => !entry)) return [...transfer.files];
+  const nested = await Promise.all(entries.map(filesFromEntry));
+  return nested.flat();
 }
 
 input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
 zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
 zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-zone.addEventListener("drop", (event) => {
+zone.addEventListener("drop", async (event) => {
   event.preventDefault();
   zone.classList.remove("over");
-  addFiles(event.dataTransfer.files);
+  addFiles(await droppedFiles(event.dataTransfer));
 });
 zone.addEventListener("keydown", (event) => {
   if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }

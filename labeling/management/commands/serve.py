@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
 from labeling.management.commands.bootstrap_demo import credentials_path
@@ -56,12 +57,15 @@ class Command(BaseCommand):
             [
                 python,
                 "-m",
-                "daphne",
-                "-b",
-                options["host"],
-                "-p",
-                str(options["port"]),
+                "uvicorn",
                 "labeling.asgi:application",
+                "--host",
+                options["host"],
+                "--port",
+                str(options["port"]),
+                "--lifespan",
+                "off",
+                "--no-server-header",
             ]
         )
         # Our own interpreter and fixed arguments: nothing here comes from a user.
@@ -106,7 +110,11 @@ class Command(BaseCommand):
         path = credentials_path()
         if path.exists():
             username, password = path.read_text().split("\n")[:2]
-            lines.append(f"  Log in as {username!r} with password {password!r}")
-            lines.append(f"  (as created on first run; stored in {path})")
+            user = User.objects.filter(username=username).first()
+            if user is not None and user.check_password(password):
+                lines.append(f"  Log in as {username!r} with password {password!r}")
+                lines.append(f"  (created on first run; stored in {path})")
+            else:
+                lines.append(f"  The demo password in {path} was changed; use yours.")
         lines += ["  Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))

@@ -21,3 +21,7 @@ class ModelUnavailableError(InferenceError, RuntimeError):
 
 class EmbeddingError(InferenceError, ValueError):
     """A stored embedding is corrupt, truncated, or belongs to another model."""
+
+
+class ImageError(InferenceError, ValueError):
+    """An image given to the encoder is not an HxWx3 uint8 RGB array of usable size."""

@@ -1,0 +1,86 @@
+"""Anymask's SAM-family inference engine: pure Python + torch, no Django.
+
+    model = load_model("sam-vit-base")            # or a checkpoint directory
+    embedding = model.encode(image)               # HxWx3 uint8 RGB, once per image
+    blob = embedding_to_bytes(embedding)          # store it; later:
+    embedding = embedding_from_bytes(blob, model.spec)
+    candidates = model.decode(embedding, Prompt.click(120, 80))
+    best = candidates[0].mask                     # (H, W) bool
+
+Names that need torch are imported on first use, so `import inference` stays cheap
+for code that only needs the errors, the prompt type or the spec registry.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    EmbeddingError,
+    ImageError,
+    InferenceError,
+    ModelUnavailableError,
+    PromptError,
+)
+from .prompts import MAX_POINTS, Prompt
+from .specs import SPECS, ModelSpec, canonical_spec, get_spec, resolve_spec
+
+if TYPE_CHECKING:
+    from .automatic import AutoMask, generate_automatic_masks
+    from .embedding import Embedding, embedding_from_bytes, embedding_to_bytes
+    from .loading import clear_model_cache, fetch_model, load_model, loaded_models, pick_device
+    from .model import Candidate, ModelInfo, SegmentationModel
+
+_LAZY = {
+    "AutoMask": "automatic",
+    "generate_automatic_masks": "automatic",
+    "Embedding": "embedding",
+    "embedding_from_bytes": "embedding",
+    "embedding_to_bytes": "embedding",
+    "clear_model_cache": "loading",
+    "fetch_model": "loading",
+    "load_model": "loading",
+    "loaded_models": "loading",
+    "pick_device": "loading",
+    "Candidate": "model",
+    "ModelInfo": "model",
+    "SegmentationModel": "model",
+}
+
+__all__ = [
+    "MAX_POINTS",
+    "SPECS",
+    "AutoMask",
+    "Candidate",
+    "Embedding",
+    "EmbeddingError",
+    "ImageError",
+    "InferenceError",
+    "ModelInfo",
+    "ModelSpec",
+    "ModelUnavailableError",
+    "Prompt",
+    "PromptError",
+    "SegmentationModel",
+    "canonical_spec",
+    "clear_model_cache",
+    "embedding_from_bytes",
+    "embedding_to_bytes",
+    "fetch_model",
+    "generate_automatic_masks",
+    "get_spec",
+    "load_model",
+    "loaded_models",
+    "pick_device",
+    "resolve_spec",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inference' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value

@@ -1,0 +1,257 @@
+"""Loading models by spec, once per process.
+
+`load_model(spec)` resolves the spec (see `specs`), downloads hub checkpoints with
+`huggingface_hub` (its tqdm progress bar, its normal cache, only config and
+safetensors files), loads the weights with transformers, and caches the result per
+(spec, device). Every way this can fail (unknown name, no network, offline mode
+with an empty cache, a wrong path, a config that is not SAM, corrupt or incomplete
+weights, a device that is not there) ends in one `ModelUnavailableError` naming the
+spec and what to do about it.
+
+Nothing here waits without a bound: the hub is probed with a 10 s timeout before a
+download starts (huggingface_hub's own metadata calls have none), and downloads use
+its per-request timeouts.
+
+Environment, read at call time: `ANYMASK_DEVICE` (e.g. cpu, cuda, cuda:1) overrides
+the automatic choice (CUDA when available, else CPU); `HF_HUB_OFFLINE`,
+`HF_ENDPOINT`, `HF_HOME` and `HF_HUB_CACHE` as huggingface_hub documents them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ModelUnavailableError
+from .model import ModelInfo, SegmentationModel
+from .specs import Family, ResolvedSpec, read_checkpoint_family, resolve_spec
+
+log = logging.getLogger(__name__)
+
+DEVICE_ENV = "ANYMASK_DEVICE"
+HUB_TIMEOUT_S = 10.0
+WEIGHT_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json"]
+
+_models: dict[tuple[str, str], SegmentationModel] = {}
+_key_locks: dict[tuple[str, str], threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def load_model(spec: str, device: str | None = None) -> SegmentationModel:
+    """The model for `spec` on `device` (default: `ANYMASK_DEVICE`, else CUDA, else CPU).
+
+    Loaded once per process and (spec, device); concurrent callers of the same pair
+    wait for one load. bfloat16 on CUDA, float32 elsewhere.
+    """
+    target = pick_device(device)
+    resolved = resolve_spec(spec)
+    key = (resolved.spec, str(target))
+    with _registry_lock:
+        model = _models.get(key)
+        if model is not None:
+            return model
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:  # one loader per key; other keys load in parallel
+        model = _models.get(key)
+        if model is None:
+            model = _load(resolved, target)
+            with _registry_lock:
+                _models[key] = model
+    return model
+
+
+def fetch_model(spec: str) -> Path:
+    """Make sure the checkpoint for `spec` is on disk (download it if needed); return its
+    directory. Loads nothing into memory: for `manage.py` commands and image builds."""
+    resolved = resolve_spec(spec)
+    path = _checkpoint_dir(resolved)
+    _check_family(resolved, read_checkpoint_family(path, resolved.spec))
+    return path
+
+
+def loaded_models() -> list[ModelInfo]:
+    """Summaries of the models this process has loaded."""
+    with _registry_lock:
+        return [model.info for model in _models.values()]
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (they are freed once no caller holds them)."""
+    with _registry_lock:
+        _models.clear()
+        _key_locks.clear()
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """Resolve `device`, else `ANYMASK_DEVICE`, else CUDA if available, else CPU."""
+    name = device or os.environ.get(DEVICE_ENV, "").strip() or None
+    if name is None:
+        if _has_cuda():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+    try:
+        target = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ModelUnavailableError(
+            f"device {name!r} is not a torch device name (try cpu, cuda or cuda:0)"
+        ) from None
+    if target.type == "cuda":
+        if not _has_cuda():
+            raise ModelUnavailableError(
+                f"device {name!r} was requested but CUDA is not available here; "
+                f"unset {DEVICE_ENV} or set it to cpu"
+            )
+        index = torch.cuda.current_device() if target.index is None else target.index
+        if index >= torch.cuda.device_count():
+            raise ModelUnavailableError(
+                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+        return torch.device("cuda", index)
+    if target.type not in ("cpu", "mps"):
+        raise ModelUnavailableError(f"device {name!r} is not supported (use cpu or cuda)")
+    if target.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelUnavailableError(f"device {name!r} was requested but MPS is not available")
+    return target
+
+
+def dtype_for(device: torch.device) -> torch.dtype:
+    """bfloat16 on CUDA (tensor cores, half the memory), float32 elsewhere."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _has_cuda() -> bool:
+    return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+def _load(resolved: ResolvedSpec, device: torch.device) -> SegmentationModel:
+    from transformers import Sam2Model, SamModel
+
+    from .sam import SamSegmentationModel
+    from .sam2 import Sam2SegmentationModel
+
+    started = time.perf_counter()
+    path = _checkpoint_dir(resolved)
+    family = read_checkpoint_family(path, resolved.spec)
+    _check_family(resolved, family)
+    network_class = SamModel if family == "sam" else Sam2Model
+    engine_class = SamSegmentationModel if family == "sam" else Sam2SegmentationModel
+    try:
+        loaded: Any = network_class.from_pretrained(
+            path, local_files_only=True, dtype=dtype_for(device), output_loading_info=True
+        )
+        network, report = loaded
+    except Exception as exc:  # transformers and safetensors raise many unrelated types
+        raise ModelUnavailableError(
+            f"model {resolved.spec!r}: cannot load the checkpoint in {path} "
+            f"({type(exc).__name__}: {exc}); the files may be corrupt or incomplete, "
+            "delete them and download or save them again"
+        ) from exc
+    # from_pretrained fills absent weights with random values and only warns: refuse.
+    broken = sorted(report.get("missing_keys", ())) + [
+        str(item[0]) if isinstance(item, tuple) else str(item)
+        for item in report.get("mismatched_keys", ())
+    ]
+    if broken:
+        raise ModelUnavailableError(
+            f"model {resolved.spec!r}: the checkpoint in {path} lacks or mis-sizes "
+            f"{len(broken)} weights (e.g. {', '.join(broken[:3])}); it is incomplete "
+            "or for another architecture"
+        )
+    try:
+        network = network.to(device)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+        raise ModelUnavailableError(
+            f"model {resolved.spec!r}: cannot move it to {device} ({exc})"
+        ) from exc
+    source = resolved.hub_id if resolved.source != "local" else str(path)
+    model = engine_class(resolved.spec, network, str(source), time.perf_counter() - started)
+    log.info("loaded %s", model.info)
+    return model
+
+
+def _check_family(resolved: ResolvedSpec, family: Family) -> None:
+    if resolved.family is not None and resolved.family != family:
+        raise ModelUnavailableError(
+            f"model {resolved.spec!r} should be a {resolved.family!r} checkpoint but its "
+            f"config.json says {family!r}"
+        )
+
+
+def _checkpoint_dir(resolved: ResolvedSpec) -> Path:
+    if resolved.path is not None:
+        return resolved.path
+    assert resolved.hub_id is not None
+    return _download(resolved.spec, resolved.hub_id)
+
+
+def _download(spec: str, repo_id: str) -> Path:
+    """Fetch config + safetensors of `repo_id` into the hub cache (or find them there)."""
+    from huggingface_hub import snapshot_download
+
+    cache_dir = _hub_cache_dir()
+    offline = _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE")
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    probe_error = None if offline else _probe_hub(repo_id, endpoint)
+    try:
+        path = snapshot_download(
+            repo_id,
+            cache_dir=cache_dir,
+            allow_patterns=WEIGHT_FILES,
+            local_files_only=offline or probe_error is not None,
+            etag_timeout=HUB_TIMEOUT_S,
+            endpoint=endpoint,
+        )
+    except Exception as exc:  # network, auth, disk, cache-miss errors all end here
+        where = cache_dir or "the default Hugging Face cache"
+        if offline:
+            reason = f"downloads are disabled (HF_HUB_OFFLINE) and it is not cached in {where}"
+        elif probe_error is not None:
+            reason = f"{probe_error}, and it is not in {where}"
+        else:
+            reason = f"the download failed ({type(exc).__name__}: {exc})"
+        not_a_dir = " (and no local directory has that name)" if spec == repo_id else ""
+        raise ModelUnavailableError(
+            f"model {spec!r} ({repo_id}) is unavailable{not_a_dir}: {reason}. Run "
+            f"fetch_model({spec!r}) where the hub is reachable, or give the path of a local "
+            "checkpoint directory"
+        ) from exc
+    return Path(path)
+
+
+def _probe_hub(repo_id: str, endpoint: str | None) -> str | None:
+    """None if the hub serves `repo_id` within the timeout, else why not (a phrase)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        HfApi(endpoint=endpoint).model_info(repo_id, timeout=HUB_TIMEOUT_S)
+    except HfHubHTTPError as exc:  # 401 / 403 / 404 / 5xx: the hub answered
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (
+            f"the Hugging Face Hub refused it ({first_line}); check the repo id, "
+            "and HF_TOKEN for gated or private models"
+        )
+    except Exception as exc:  # connection refused, DNS failure, timeout, proxy, ...
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        return f"the Hugging Face Hub is unreachable ({type(exc).__name__}: {first_line})"
+    return None
+
+
+def _hub_cache_dir() -> str | None:
+    # huggingface_hub reads these once at import; read them per call so a process
+    # (or a test) that sets them later is honoured.
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,65 @@
+"""Fixtures for the inference engine: tiny random SAM / SAM 2 checkpoints on disk.
+
+The checkpoints are written once per session with `save_pretrained` and loaded
+through the same local-directory spec path as real weights. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.embedding import Embedding
+from inference.loading import load_model
+from inference.model import SegmentationModel
+from inference.testing import save_tiny_sam, save_tiny_sam2
+
+IMAGE_HEIGHT, IMAGE_WIDTH = 600, 900
+
+
+@pytest.fixture(scope="session")
+def sam_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_sam(tmp_path_factory.mktemp("tiny-sam"))
+
+
+@pytest.fixture(scope="session")
+def sam2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_sam2(tmp_path_factory.mktemp("tiny-sam2"))
+
+
+@pytest.fixture(scope="session")
+def image() -> np.ndarray:
+    """A 600x900 RGB picture: a red disk and a green bar on grey, plus mild noise."""
+    yy, xx = np.mgrid[0:IMAGE_HEIGHT, 0:IMAGE_WIDTH]
+    picture = np.full((IMAGE_HEIGHT, IMAGE_WIDTH, 3), 60, np.uint8)
+    picture[(yy - 300) ** 2 + (xx - 450) ** 2 < 150**2] = (200, 40, 40)
+    picture[80:180, 100:320] = (40, 200, 80)
+    noise = np.random.default_rng(0).integers(0, 20, picture.shape, dtype=np.uint8)
+    return picture + noise
+
+
+@pytest.fixture(scope="session", params=["sam", "sam2"])
+def family(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def model(family: str, sam_dir: Path, sam2_dir: Path) -> SegmentationModel:
+    return load_model(str(sam_dir if family == "sam" else sam2_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def embedding(model: SegmentationModel, image: np.ndarray) -> Embedding:
+    return model.encode(image)
+
+
+@pytest.fixture(scope="session")
+def sam_model(sam_dir: Path) -> SegmentationModel:
+    return load_model(str(sam_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sam_embedding(sam_model: SegmentationModel, image: np.ndarray) -> Embedding:
+    return sam_model.encode(image)

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VAR := var
+# A throwaway key for lint and tests (settings refuse to load without a real one).
+EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
@@ -33,7 +35,7 @@ run: $(VENV)/.installed-run $(VAR)/secret_key
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	SECRET_KEY=lint-only-$$RANDOM$$RANDOM$$RANDOM$$RANDOM$$RANDOM $(BIN)/mypy labeling inference tests bench
+	SECRET_KEY="$(EPHEMERAL_KEY)" $(BIN)/mypy labeling inference tests bench
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
@@ -41,7 +43,7 @@ format: $(VENV)/.installed-dev
 
 # Tests use their own var dir so they never touch a running `make run` instance.
 test: lint
-	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	SECRET_KEY="$(EPHEMERAL_KEY)" \
 	ANYMASK_VAR_DIR="$${ANYMASK_VAR_DIR:-$(VAR)/test}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.conf import settings
 
 from labeling.models import Category, Project, Role, hex_colour
 
@@ -8,8 +11,25 @@ from labeling.models import Category, Project, Role, hex_colour
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ["name", "description"]
+        fields = ["name", "description", "model_spec"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"model_spec": "SAM model"}
+        help_texts = {
+            "model_spec": "Every image is encoded once with this model. Changing it later "
+            "re-encodes the whole project."
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from labeling.services.models_choice import allowed_model_specs
+
+        super().__init__(*args, **kwargs)
+        self.fields["model_spec"] = forms.ChoiceField(
+            label="SAM model",
+            choices=[(spec, spec) for spec in allowed_model_specs()],
+            help_text=self.Meta.help_texts["model_spec"],
+        )
+        if not self.instance.pk:
+            self.fields["model_spec"].initial = settings.ANYMASK_MODEL
 
 
 class AddMemberForm(forms.Form):

@@ -118,6 +118,9 @@ class Image(models.Model):
         max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING
     )
     embedding_error = models.TextField(blank=True)
+    # Counts task starts, so an image that kills its worker each time (out of memory,
+    # say) is given up on instead of being redelivered forever.
+    embedding_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

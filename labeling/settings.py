@@ -86,6 +86,13 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
+# The web server and the worker share the file: wait for locks instead of failing at
+# once, and use WAL so readers do not block the writer.
+_SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
@@ -100,18 +107,14 @@ if DATABASE_URL:
     }:
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL")
     DATABASES = {"default": dict(_db)}
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = _SQLITE_OPTIONS
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "anymask.sqlite3",
-            # The web server and the worker share this file; wait for locks instead of
-            # failing at once, and use WAL so readers do not block the writer.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": _SQLITE_OPTIONS,
             # A file, not Django's default in-memory test database: worker processes
             # spawned by tests must see it, and locks must wait like in production.
             "TEST": {"NAME": str(VAR_DIR / "test-anymask.sqlite3")},
@@ -165,6 +168,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Models -----------------------------------------------------------------------
 ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
+# Project admins pick from the registry's names plus these (e.g. local checkpoint
+# directories the operator installed). Arbitrary paths are never accepted from users.
+ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -1,25 +1,174 @@
-"""Celery tasks. They take ids, tolerate rows that vanished, and are idempotent."""
+"""Celery tasks. They take ids, tolerate rows that vanished, and are idempotent.
+
+`compute_embedding` runs on the `embeddings` queue (GPU workers in production);
+everything else on `default`.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError, transaction
+from django.db.models import F
 
-from labeling.models import Image
+from labeling import embeddings
+from labeling.events import publish_image_status
+from labeling.models import EmbeddingStatus, Image
 
 logger = logging.getLogger(__name__)
 
+# Failures worth another try later: storage or database hiccups, a busy GPU.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, OperationalError, MemoryError)
+MAX_ATTEMPTS = 3
 
-@shared_task(name="labeling.tasks.compute_embedding")
-def compute_embedding(image_id: int) -> None:
-    """Compute and store the SAM embedding of one image (wired to the engine later)."""
-    image = Image.objects.filter(pk=image_id).first()
+
+def _set_status(image: Image, status: str, error: str = "") -> None:
+    Image.objects.filter(pk=image.pk).update(embedding_status=status, embedding_error=error)
+    publish_image_status(image.project_id, image.pk, embedding=status, error=error)
+
+
+@shared_task(
+    bind=True,
+    name="labeling.tasks.compute_embedding",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def compute_embedding(self: Any, image_id: int) -> str:
+    """Compute and store the SAM embedding of one image, unless it already exists."""
+    from inference import EmbeddingError, InferenceError, embedding_to_bytes, load_model
+
+    image = Image.objects.select_related("project").filter(pk=image_id).first()
     if image is None:
         logger.info("image %s vanished before its embedding was computed", image_id)
-        return
+        return "vanished"
+    spec = image.project.model_spec
+    key = embeddings.storage_key(image.sha256, spec)
+
+    stored = embeddings.read_stored(key)
+    if stored is not None:
+        try:
+            from inference.embedding import embedding_from_bytes
+
+            embedding_from_bytes(stored, spec)
+        except EmbeddingError:
+            logger.warning("replacing corrupt embedding %s", key)
+            embeddings.discard(key)
+        else:
+            _set_status(image, EmbeddingStatus.READY)
+            return "exists"
+
+    # Counted before the work, so a worker that dies mid-encode still counts it.
+    Image.objects.filter(pk=image.pk).update(embedding_attempts=F("embedding_attempts") + 1)
+    image.refresh_from_db(fields=["embedding_attempts"])
+    if image.embedding_attempts > MAX_ATTEMPTS:
+        _set_status(
+            image,
+            EmbeddingStatus.FAILED,
+            f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped while encoding "
+            "this image each time (often it ran out of memory).",
+        )
+        return "gave up"
+    _set_status(image, EmbeddingStatus.RUNNING)
+    try:
+        model = load_model(spec)
+        pixels = embeddings.model_input(image)
+        data = embedding_to_bytes(model.encode(pixels))
+    except InferenceError as error:
+        # Not transient: a missing model or an unusable image will not fix itself.
+        # `embed_missing` re-queues failed images once the cause is fixed.
+        _set_status(image, EmbeddingStatus.FAILED, str(error))
+        return "failed"
+    except TRANSIENT_ERRORS as error:
+        if self.request.retries >= self.max_retries:
+            _set_status(image, EmbeddingStatus.FAILED, f"Gave up after retries: {error}")
+            return "failed"
+        _set_status(image, EmbeddingStatus.PENDING, f"Will retry: {error}")
+        raise
+    except Exception as error:
+        logger.exception("embedding image %s failed", image_id)
+        _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")
+        return "failed"
+    embeddings.store(key, data)
+    _set_status(image, EmbeddingStatus.READY)
+    return "computed"
+
+
+@shared_task(
+    name="labeling.tasks.auto_segment",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    max_retries=3,
+)
+def auto_segment(
+    image_id: int,
+    *,
+    points_per_side: int = 32,
+    pred_iou_thresh: float | None = None,
+    stability_score_thresh: float = 0.95,
+    min_region_area: int = 100,
+) -> int:
+    """SAM's "segment everything" on one image; its masks replace the image's earlier
+    machine proposals (status proposed, source auto). Returns how many were stored."""
+    from inference import (
+        embedding_from_bytes,
+        embedding_to_bytes,
+        generate_automatic_masks,
+        load_model,
+    )
+    from labeling.models import Annotation, AnnotationSource, AnnotationStatus
+    from labeling.services.annotations import do_create_annotation, do_delete_annotation
+
+    image = Image.objects.select_related("project").filter(pk=image_id).first()
+    if image is None:
+        return 0
+    spec = image.project.model_spec
+    model = load_model(spec)
+    key = embeddings.storage_key(image.sha256, spec)
+    stored = embeddings.read_stored(key)
+    if stored is None:
+        embedding = model.encode(embeddings.model_input(image))
+        embeddings.store(key, embedding_to_bytes(embedding))
+    else:
+        embedding = embedding_from_bytes(stored, spec)
+    found = generate_automatic_masks(
+        model,
+        embedding,
+        points_per_side=points_per_side,
+        pred_iou_thresh=pred_iou_thresh,
+        stability_score_thresh=stability_score_thresh,
+        min_region_area=min_region_area,
+    )
+    with transaction.atomic():
+        stale = Annotation.objects.filter(
+            image=image, status=AnnotationStatus.PROPOSED, source=AnnotationSource.AUTO
+        )
+        for old in stale:
+            do_delete_annotation(image, old.pk, None, expected_version=old.version)
+        for mask in found:
+            do_create_annotation(
+                image,
+                None,
+                rle=mask.rle,
+                source=AnnotationSource.AUTO,
+                status=AnnotationStatus.PROPOSED,
+                score=mask.score,
+            )
+    return len(found)
 
 
 def queue_embedding(image_id: int) -> None:
     compute_embedding.apply_async(args=[image_id], queue=settings.CELERY_QUEUE_EMBEDDINGS)
+
+
+def queue_embeddings_on_commit(image_ids: list[int]) -> None:
+    def send() -> None:
+        for image_id in image_ids:
+            queue_embedding(image_id)
+
+    transaction.on_commit(send, robust=True)

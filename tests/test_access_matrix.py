@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Category, Image, Membership
+from labeling.models import Category, Image, Membership, Project
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, image_bytes
 
@@ -94,6 +94,12 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("image-file", "image"), VIEWERS, None),
     (get("image-thumbnail", "image"), VIEWERS, None),
     (get("project-members"), ADMIN_PAGE, None),
+    (get("project-settings"), ADMIN_PAGE, None),
+    (
+        post("project-settings", {"name": "Renamed", "model_spec": "sam-vit-base"}),
+        ADMIN_ACTION,
+        lambda t: Project.objects.get(pk=t.project_id).name,
+    ),
     (post("project-members", {"user": "oscar", "role": "annotator"}), ADMIN_ACTION, members_of),
     (post("member-role", {"role": "annotator"}, "membership"), ADMIN_ACTION, members_of),
     (post("member-remove", {}, "membership"), ADMIN_ACTION, members_of),

@@ -15,12 +15,15 @@ def members_url(personas: Personas) -> str:
 
 def test_creating_a_project_makes_the_creator_its_admin(personas: Personas) -> None:
     client = personas.client("annotator")
-    response = client.post(reverse("project-create"), {"name": "Harbour", "description": "boats"})
+    response = client.post(
+        reverse("project-create"),
+        {"name": "Harbour", "description": "boats", "model_spec": "sam2.1-hiera-tiny"},
+    )
     project = Project.objects.get(name="Harbour")
     assert response.status_code == 302 and response["Location"].endswith(f"/projects/{project.pk}/")
     assert Membership.objects.get(project=project).user == personas.annotator
     assert Membership.objects.get(project=project).role == Role.ADMIN
-    assert project.model_spec  # the default SAM model from settings
+    assert project.model_spec == "sam2.1-hiera-tiny"
 
 
 def test_creating_a_project_needs_a_name(personas: Personas) -> None:

@@ -154,20 +154,22 @@ def _thumbnail(image: PILImage.Image, size: int) -> bytes:
     # Shrink first, then rotate: rotating the full image would copy all of it.
     image.thumbnail((size, size), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
     shown = ImageOps.exif_transpose(image)
-    if shown.mode in ("RGBA", "LA", "PA") or (shown.mode == "P" and "transparency" in shown.info):
-        # Flatten transparency onto white so transparent regions don't turn black.
-        rgba = shown.convert("RGBA")
-        flat = PILImage.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        shown = flat
-    elif shown.mode != "RGB":
-        shown = _to_rgb(shown)
+    # Transparency is flattened onto white (not black), 16-bit stretched to 8 bits.
+    shown = to_rgb(shown)
     out = io.BytesIO()
     shown.save(out, format="JPEG", quality=85, optimize=True)
     return out.getvalue()
 
 
-def _to_rgb(image: PILImage.Image) -> PILImage.Image:
+def to_rgb(image: PILImage.Image) -> PILImage.Image:
+    """Any Pillow mode as 8-bit RGB; 16-bit and float images are stretched to fit."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float images (common from microscopes and satellites): stretch
         # to 8 bits so the thumbnail shows something rather than a white square.

@@ -12,9 +12,11 @@ def do_create_project(
     user: User, *, name: str, description: str = "", model_spec: str = ""
 ) -> Project:
     """Create a project; its creator becomes its first admin."""
+    from labeling.services.models_choice import check_model_spec
+
     project = Project(name=name.strip(), description=description.strip(), created_by=user)
     if model_spec:
-        project.model_spec = model_spec.strip()
+        project.model_spec = check_model_spec(model_spec)
     project.full_clean()
     project.save()
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.http import HttpResponse, JsonResponse
@@ -9,7 +10,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from labeling.forms import ProjectForm
 from labeling.models import Image, Project
-from labeling.permissions import project_access
+from labeling.permissions import Ability, project_access
+from labeling.services.errors import ServiceError
+from labeling.services.models_choice import do_update_project
 from labeling.services.projects import do_create_project, project_counts, projects_for
 from labeling.views import AuthedRequest, login_required_json
 
@@ -72,3 +75,22 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
             "upload_url": reverse("image-upload", args=[project_id]),
         }
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request: AuthedRequest, project_id: int) -> HttpResponse:
+    access = project_access(request.user, project_id, Ability.MANAGE)
+    form = ProjectForm(request.POST or None, instance=access.project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            queued = do_update_project(access.project, **form.cleaned_data)
+        except ServiceError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            note = f" Re-encoding {queued} image(s) with the new model." if queued else ""
+            messages.success(request, f"Settings saved.{note}")
+            return redirect("project-settings", project_id=project_id)
+    context = {"access": access, "project": access.project, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, "labeling/project_settings.html", context, status=status)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from labeling.management.commands.bootstrap_demo import credentials_path
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         python = sys.executable
         commands = []
         if not options["no_worker"]:
+            # The embedded broker loses a task whose worker died; nothing is running
+            # yet, so anything not ready is due (again).
+            call_command("embed_missing", include_running=True, stdout=self.stdout)
             queues = f"{settings.CELERY_QUEUE_EMBEDDINGS},{settings.CELERY_QUEUE_DEFAULT}"
             commands.append(
                 [

@@ -7,11 +7,14 @@ database and the real broker: a directory locally, Redis in CI.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +121,44 @@ def test_uploads_are_embedded_by_the_worker_and_decode_end_to_end(
     assert embedding.original_size == (300, 200)
     candidates = load_model(models_dir["sam"]).decode(embedding, Prompt.click(50, 120))
     assert len(candidates) == 3 and candidates[0].mask.shape == (300, 200)
+
+
+def test_the_worker_tells_the_project_group_when_an_embedding_is_ready(
+    worker: Worker, media: Path, settings: Any, models_dir: dict[str, str]
+) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("the in-memory channel layer cannot carry events between processes")
+    from channels.layers import get_channel_layer
+
+    from labeling.events import project_group
+
+    layer = get_channel_layer()
+    assert layer is not None
+    owner, project = project_with(models_dir["sam"])
+
+    async def listen_until_ready() -> list[dict[str, Any]]:
+        channel = await layer.new_channel()
+        await layer.group_add(project_group(project.pk), channel)
+        subscribed.set()
+        events: list[dict[str, Any]] = []
+        while not events or events[-1].get("embedding") != "ready":
+            events.append(await asyncio.wait_for(layer.receive(channel), 60))
+        return events
+
+    subscribed = threading.Event()
+    # Its own thread and loop: browser tests may leave a loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        listening = pool.submit(asyncio.run, listen_until_ready())
+        assert subscribed.wait(10)
+        image = do_add_image(project, owner, picture(12), "a.png")
+        events = listening.result(timeout=90)
+    assert [e["embedding"] for e in events] == ["running", "ready"]
+    assert events[-1] == {
+        "type": "image.status",
+        "image": image.pk,
+        "embedding": "ready",
+        "error": "",
+    }
 
 
 def test_an_existing_embedding_is_reused_not_recomputed(

@@ -221,3 +221,11 @@ def test_leaving_a_project_returns_to_the_project_list(personas: Personas) -> No
     client = personas.client("annotator")
     response = client.post(reverse("member-remove", args=[personas.project.pk, second.pk]))
     assert response["Location"] == reverse("project-list")
+
+
+def test_logging_out_ends_the_session(personas: Personas) -> None:
+    client = personas.client("owner")
+    assert client.get(reverse("project-list")).status_code == 200
+    assert client.post(reverse("logout")).status_code == 302
+    response = client.get(reverse("project-list"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from django.db import connection
+
+from labeling.management.commands.serve import worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,25 +31,7 @@ class Worker:
 
     def start(self) -> None:
         env = {**os.environ, "DATABASE_URL": database_url(), "ANYMASK_MEDIA_ROOT": str(self.media)}
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "labeling",
-            "worker",
-            "-Q",
-            "embeddings,default",
-            "--pool",
-            self.pool,
-            "--concurrency",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "INFO",
-        ]
+        command = worker_command(pool=self.pool)
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )

@@ -22,6 +22,16 @@ from django.core.management.base import BaseCommand
 from labeling.management.commands.bootstrap_demo import credentials_path
 
 
+def worker_command(*, pool: str) -> list[str]:
+    """A Celery worker for both queues, one task at a time (also used by the tests)."""
+    queues = f"{settings.CELERY_QUEUE_EMBEDDINGS},{settings.CELERY_QUEUE_DEFAULT}"
+    return [
+        sys.executable, "-m", "celery", "-A", "labeling", "worker", "-Q", queues,
+        "--pool", pool, "--concurrency", "1", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Serve Anymask on HOST:PORT with a background Celery worker."
 
@@ -37,26 +47,7 @@ class Command(BaseCommand):
             # The embedded broker loses a task whose worker died; nothing is running
             # yet, so anything not ready is due (again).
             call_command("embed_missing", include_running=True, stdout=self.stdout)
-            queues = f"{settings.CELERY_QUEUE_EMBEDDINGS},{settings.CELERY_QUEUE_DEFAULT}"
-            commands.append(
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "labeling",
-                    "worker",
-                    "-Q",
-                    queues,
-                    "--pool",
-                    "solo",
-                    "--loglevel",
-                    "INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ]
-            )
+            commands.append(worker_command(pool="solo"))
         commands.append(
             [
                 python,

@@ -1,5 +1,7 @@
 """ASGI entry point: HTTP through Django (behind a body-size guard), websockets
-through Channels (routes come with the labeling page)."""
+through Channels: session authentication, Origin checked against ALLOWED_HOSTS
+(a page on another site must not drive a logged-in user's socket), then the routes
+in `labeling.routing`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
 # Django must be set up before anything imports models (consumers will).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from labeling.body_limit import BodySizeLimit  # noqa: E402
+from labeling.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = BodySizeLimit(
     django_asgi_app,  # type: ignore[arg-type]  # Django's stubs type messages as Mapping
@@ -23,4 +28,6 @@ http_app = BodySizeLimit(
     path_limits=[(r"/projects/\d+/images/upload", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20)],
 )
 
-application = ProtocolTypeRouter({"http": http_app})
+websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})

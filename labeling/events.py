@@ -32,3 +32,18 @@ def publish(project_id: int, event: dict[str, Any]) -> None:
 
 def publish_image_status(project_id: int, image_id: int, **fields: Any) -> None:
     publish(project_id, {"type": "image.status", "image": image_id, **fields})
+
+
+def publish_annotation_on_commit(
+    project_id: int, image_id: int, event: dict[str, Any], origin: str | None
+) -> None:
+    """Push an `annotation.*` event once the surrounding transaction commits.
+
+    `origin` is the channel name of the socket that made the change: that socket has
+    its own reply, so consumers skip the echo. Nothing is sent if the transaction
+    rolls back, so nobody ever sees a change that did not happen.
+    """
+    from django.db import transaction
+
+    message = {**event, "image": image_id, "origin": origin}
+    transaction.on_commit(lambda: publish(project_id, message))

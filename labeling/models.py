@@ -173,8 +173,21 @@ class Annotation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Optimistic concurrency: every write must name the version it read.
     version = models.PositiveIntegerField(default=1)
+    # Idempotency key of the labeling page's "accept": a retry after a reconnect sends
+    # the same key and gets the mask already saved instead of a duplicate.
+    client_key = models.UUIDField(null=True, blank=True, editable=False)
+    # Effort spent on the mask when it was accepted (for the team dashboard); unknown
+    # for imports, machine proposals and older rows.
+    clicks = models.PositiveIntegerField(null=True, blank=True)
+    edit_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
+        constraints = [
+            # NULL keys (rows not made by the page) never collide with each other.
+            models.UniqueConstraint(
+                fields=["image", "client_key"], name="annotation_unique_client_key"
+            ),
+        ]
         indexes = [models.Index(fields=["image", "status"])]
         ordering = ["id"]
 

@@ -172,6 +172,20 @@ ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
 # directories the operator installed). Arbitrary paths are never accepted from users.
 ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 
+# --- Labeling websocket (docs/protocol.md) -----------------------------------------
+# Decoding runs in this many threads per web process, whatever the number of sockets;
+# each socket has at most one prompt decoding and one waiting (the latest wins).
+ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 2, minimum=1)
+# Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
+ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
+# Token bucket per connection: RATE messages a second sustained, BURST at once.
+ANYMASK_WS_RATE = env_int("ANYMASK_WS_RATE", 30, minimum=1)
+ANYMASK_WS_BURST = env_int("ANYMASK_WS_BURST", 60, minimum=1)
+# While an image's embedding is not ready its sockets re-read the status this often:
+# in embedded mode the worker's events cannot reach the web process.
+ANYMASK_WS_EMBEDDING_POLL_MS = env_int("ANYMASK_WS_EMBEDDING_POLL_MS", 1000, minimum=50)
+
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 ANYMASK_BROKER_DIR = VAR_DIR / "broker"

@@ -3,17 +3,23 @@
 Writes use optimistic concurrency: the caller names the version it read, and the
 write is a conditional UPDATE that matches only that version. A stale version gets
 `VersionConflict` carrying the current row, so nobody silently overwrites anyone.
+
+Every change is pushed to the project's channel group once it commits
+(`annotation.created` / `.updated` / `.deleted`), so every open labeling page sees it.
+`origin` names the websocket that made the change, which has its own reply.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from inference.masks import MaskFormatError, rle_area, rle_bbox, rle_decode, rle_encode
+from labeling.events import publish_annotation_on_commit
 from labeling.models import (
     Annotation,
     AnnotationEvent,
@@ -33,6 +39,10 @@ class VersionConflict(ServiceError):
             "Your view has been refreshed; re-apply your change if it still makes sense."
         )
         self.current = current
+
+
+class AnnotationNotFound(ServiceError):
+    """No such annotation on this image (deleted meanwhile, or never there)."""
 
 
 _UNSET: Any = object()
@@ -68,6 +78,45 @@ def _mask_summary(rle: dict[str, Any]) -> dict[str, Any]:
     return {"area": rle_area(rle), "bbox": rle_bbox(rle)}
 
 
+def _username(user: User | None) -> str | None:
+    return user.username if user is not None else None
+
+
+def annotation_json(annotation: Annotation) -> dict[str, Any]:
+    """The protocol's ANNOTATION object (docs/protocol.md); users as usernames.
+
+    Select `created_by` and `updated_by` with the row to avoid two queries each.
+    """
+    return {
+        "id": annotation.pk,
+        "category": annotation.category_id,
+        "rle": annotation.rle,
+        "bbox": annotation.bbox,
+        "area": annotation.area,
+        "status": annotation.status,
+        "source": annotation.source,
+        "score": annotation.score,
+        "version": annotation.version,
+        "created_by": _username(annotation.created_by),
+        "updated_by": _username(annotation.updated_by),
+        "updated_at": annotation.updated_at.isoformat(),
+    }
+
+
+def image_annotations(image: Image) -> list[dict[str, Any]]:
+    rows = Annotation.objects.filter(image=image).select_related("created_by", "updated_by")
+    return [annotation_json(row) for row in rows]
+
+
+def find_accepted(image: Image, client_key: uuid.UUID) -> Annotation | None:
+    """The annotation an earlier accept with this idempotency key created, if any."""
+    return (
+        Annotation.objects.filter(image=image, client_key=client_key)
+        .select_related("created_by", "updated_by")
+        .first()
+    )
+
+
 @transaction.atomic
 def do_create_annotation(
     image: Image,
@@ -78,6 +127,10 @@ def do_create_annotation(
     category_id: int | None = None,
     status: str = AnnotationStatus.DRAFT,
     score: float | None = None,
+    client_key: uuid.UUID | None = None,
+    clicks: int | None = None,
+    edit_seconds: float | None = None,
+    origin: str | None = None,
 ) -> Annotation:
     clean = check_rle(image, rle)
     category = check_category(image, category_id)
@@ -93,6 +146,9 @@ def do_create_annotation(
         score=score,
         created_by=user,
         updated_by=user,
+        client_key=client_key,
+        clicks=clicks,
+        edit_seconds=edit_seconds,
     )
     AnnotationEvent.objects.create(
         image=image,
@@ -112,13 +168,70 @@ def do_create_annotation(
         Image.objects.filter(pk=image.pk, labeling_status=LabelingStatus.UNLABELED).update(
             labeling_status=LabelingStatus.IN_PROGRESS
         )
+    publish_annotation_on_commit(
+        image.project_id,
+        image.pk,
+        {
+            "type": "annotation.created",
+            "annotation": annotation_json(annotation),
+            "by": _username(user),
+        },
+        origin,
+    )
     return annotation
 
 
+def do_accept_annotation(
+    image: Image,
+    user: User,
+    *,
+    client_key: uuid.UUID,
+    rle: object,
+    source: str,
+    category_id: int | None = None,
+    score: float | None = None,
+    clicks: int | None = None,
+    edit_seconds: float | None = None,
+    origin: str | None = None,
+) -> tuple[Annotation, bool]:
+    """Create the annotation for an idempotency key once; (annotation, created).
+
+    Not atomic itself: `do_create_annotation` runs in its own (sub)transaction, so a
+    concurrent accept with the same key that loses the race on the unique constraint
+    rolls back cleanly and returns the winner's row.
+    """
+    existing = find_accepted(image, client_key)
+    if existing is not None:
+        return existing, False
+    try:
+        created = do_create_annotation(
+            image,
+            user,
+            rle=rle,
+            source=source,
+            category_id=category_id,
+            score=score,
+            client_key=client_key,
+            clicks=clicks,
+            edit_seconds=edit_seconds,
+            origin=origin,
+        )
+    except IntegrityError:
+        existing = find_accepted(image, client_key)
+        if existing is None:
+            raise
+        return existing, False
+    return created, True
+
+
 def _current(image: Image, annotation_id: int) -> Annotation:
-    annotation = Annotation.objects.filter(image=image, pk=annotation_id).first()
+    annotation = (
+        Annotation.objects.filter(image=image, pk=annotation_id)
+        .select_related("created_by", "updated_by")
+        .first()
+    )
     if annotation is None:
-        raise ServiceError("This mask no longer exists; it may have been deleted.")
+        raise AnnotationNotFound("This mask no longer exists; it may have been deleted.")
     return annotation
 
 
@@ -132,6 +245,7 @@ def do_update_annotation(
     rle: object = _UNSET,
     category_id: int | None = _UNSET,
     status: str = _UNSET,
+    origin: str | None = None,
 ) -> Annotation:
     before = _current(image, annotation_id)
     fields: dict[str, Any] = {}
@@ -162,7 +276,7 @@ def do_update_annotation(
     )
     if not matched:
         raise VersionConflict(_current(image, annotation_id))
-    after = Annotation.objects.get(pk=annotation_id)
+    after = Annotation.objects.select_related("created_by", "updated_by").get(pk=annotation_id)
     AnnotationEvent.objects.create(
         image=image,
         annotation_id=annotation_id,
@@ -171,12 +285,23 @@ def do_update_annotation(
         version=after.version,
         changes=changes,
     )
+    publish_annotation_on_commit(
+        image.project_id,
+        image.pk,
+        {"type": "annotation.updated", "annotation": annotation_json(after), "by": _username(user)},
+        origin,
+    )
     return after
 
 
 @transaction.atomic
 def do_delete_annotation(
-    image: Image, annotation_id: int, user: User | None, *, expected_version: int
+    image: Image,
+    annotation_id: int,
+    user: User | None,
+    *,
+    expected_version: int,
+    origin: str | None = None,
 ) -> None:
     before = _current(image, annotation_id)
     deleted, _ = Annotation.objects.filter(pk=annotation_id, version=expected_version).delete()
@@ -189,4 +314,10 @@ def do_delete_annotation(
         action=HistoryAction.DELETED,
         version=before.version,
         changes={"category": [before.category_id, None], "mask": _mask_summary(before.rle)},
+    )
+    publish_annotation_on_commit(
+        image.project_id,
+        image.pk,
+        {"type": "annotation.deleted", "id": annotation_id, "by": _username(user)},
+        origin,
     )

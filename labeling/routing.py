@@ -1,0 +1,12 @@
+"""Websocket routes (HTTP routes are in `labeling.urls`)."""
+
+from __future__ import annotations
+
+from django.urls import re_path
+
+from labeling.consumers import ImageConsumer
+
+websocket_urlpatterns = [
+    # At most 18 digits: the id always fits the database's 64-bit integer.
+    re_path(r"^ws/images/(?P<image_id>[0-9]{1,18})/$", ImageConsumer.as_asgi()),
+]

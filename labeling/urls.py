@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from labeling.views import categories, images, members, projects, uploads
+from labeling.views import categories, images, labeling, members, projects, uploads
 
 
 class IdConverter:
@@ -53,6 +53,14 @@ urlpatterns = [
     path(
         f"{project}/images/<id:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
     ),
+    path(f"{project}/label/", labeling.label_start, name="label-start"),
+    path(f"{project}/images/<id:image_id>/label/", labeling.label_page, name="label-page"),
+    path(
+        f"{project}/images/<id:image_id>/label/<str:which>",
+        labeling.label_go,
+        name="label-go",
+    ),
+    path(f"{project}/images/<id:image_id>/display", labeling.image_display, name="image-display"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,156 @@
+"""The labeling page, the image as the browser shows it, and moving between images.
+
+The page itself talks to the server over the websocket (`labeling.consumers`); these
+views only render it and serve what it loads.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from labeling.models import Image, LabelingStatus
+from labeling.permissions import Ability, project_access
+from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT, to_rgb
+from labeling.views import AuthedRequest
+
+logger = logging.getLogger(__name__)
+
+# Formats every browser draws as-is; anything else (TIFF, 16-bit PNG) is converted.
+_BROWSER_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP"})
+_BROWSER_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
+_EXIF_ORIENTATION_TAG = 0x0112
+# Converting decodes the whole image (up to ~400 MB at 100 MP): few at a time.
+_CONVERT_SLOTS = threading.BoundedSemaphore(2)
+
+NEIGHBOURS = ("prev", "next", "next-unlabeled")
+
+
+@login_required
+@require_GET
+def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpResponse:
+    access = project_access(request.user, project_id)
+    image = get_object_or_404(Image, project=access.project, pk=image_id)
+    context = {
+        "access": access,
+        "project": access.project,
+        "image": image,
+        "can_annotate": access.can(Ability.ANNOTATE),
+        "ws_path": f"/ws/images/{image.pk}/",
+        "go": {
+            which.replace("-", "_"): reverse("label-go", args=[project_id, image.pk, which])
+            for which in NEIGHBOURS
+        },
+    }
+    return render(request, "labeling/label.html", context)
+
+
+@login_required
+@require_GET
+def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str) -> HttpResponse:
+    """Redirect to the previous, next or next unlabeled image (by id order), decided
+    now rather than when the page was rendered, since others label concurrently."""
+    access = project_access(request.user, project_id)
+    if which not in NEIGHBOURS:
+        raise Http404("No such direction.")
+    images = Image.objects.filter(project=access.project)
+    target: Image | None
+    if which == "prev":
+        target = images.filter(pk__lt=image_id).order_by("-pk").first()
+    elif which == "next":
+        target = images.filter(pk__gt=image_id).order_by("pk").first()
+    else:
+        unlabeled = images.filter(labeling_status=LabelingStatus.UNLABELED).exclude(pk=image_id)
+        # Wrap around: images before this one may still be unlabeled.
+        target = unlabeled.filter(pk__gt=image_id).order_by("pk").first() or (
+            unlabeled.order_by("pk").first()
+        )
+    if target is not None:
+        return redirect("label-page", project_id=project_id, image_id=target.pk)
+    if which == "next-unlabeled":
+        messages.success(request, "Every image in this project has masks. Nothing left unlabeled.")
+        return redirect("project-detail", project_id=project_id)
+    messages.info(request, f"This is the {'first' if which == 'prev' else 'last'} image.")
+    return redirect("label-page", project_id=project_id, image_id=image_id)
+
+
+@login_required
+@require_GET
+def label_start(request: AuthedRequest, project_id: int) -> HttpResponseRedirect:
+    """The project's first unlabeled image (or its first image if all are labeled)."""
+    access = project_access(request.user, project_id)
+    images = Image.objects.filter(project=access.project).order_by("pk")
+    target = images.filter(labeling_status=LabelingStatus.UNLABELED).first() or images.first()
+    if target is None:
+        messages.info(request, "Upload images before labeling.")
+        return redirect("project-detail", project_id=project_id)
+    return redirect("label-page", project_id=project_id, image_id=target.pk)
+
+
+@login_required
+@require_GET
+def image_display(request: AuthedRequest, project_id: int, image_id: int) -> FileResponse:
+    """The image as the labeling canvas draws it: the original when a browser shows
+    it exactly as the server sees it, else a PNG converted once and kept in storage.
+
+    Mask coordinates are for the EXIF-rotated image, so a rotated original is always
+    converted with the rotation applied: the canvas then never depends on how a
+    browser treats EXIF.
+    """
+    access = project_access(request.user, project_id)
+    image = get_object_or_404(Image, project=access.project, pk=image_id)
+    name = image.file.name
+    if not name or not default_storage.exists(name):
+        raise Http404("The file is missing from storage.")
+    if _browser_ready(image, name):
+        content_type = CONTENT_TYPE_FOR_FORMAT.get(image.format, "application/octet-stream")
+        return _file_response(name, content_type)
+    key = f"projects/{image.project_id}/display/{image.sha256}.png"
+    if not default_storage.exists(key):
+        _convert(name, key)
+    return _file_response(key, "image/png")
+
+
+def _browser_ready(image: Image, name: str) -> bool:
+    if image.format not in _BROWSER_FORMATS:
+        return False
+    try:
+        with default_storage.open(name, "rb") as fp, PILImage.open(fp) as opened:
+            # Header only: neither call decodes pixels.
+            orientation = opened.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+            return opened.mode in _BROWSER_MODES and orientation in (1, None)
+    except Exception:  # unreadable now: let the converter report it
+        logger.warning("could not inspect image %s for display", image.pk, exc_info=True)
+        return False
+
+
+def _convert(name: str, key: str) -> None:
+    with _CONVERT_SLOTS, default_storage.open(name, "rb") as fp, PILImage.open(fp) as opened:
+        opened.seek(0)  # a multi-page TIFF shows its first page, as in the thumbnail
+        shown = to_rgb(ImageOps.exif_transpose(opened))
+        out = io.BytesIO()
+        # Lossless (masks are drawn pixel-exact) but fast: compression level 1.
+        shown.save(out, format="PNG", compress_level=1)
+    if not default_storage.exists(key):  # another request may have finished first
+        saved = default_storage.save(key, ContentFile(out.getvalue()))
+        if saved != key:  # lost a race after all: keep the first copy
+            default_storage.delete(saved)
+
+
+def _file_response(name: str, content_type: str) -> FileResponse:
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    # Content-addressed and private to project members.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

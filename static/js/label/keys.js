@@ -1,0 +1,95 @@
+// Every shortcut in one table: the key handler in main.js dispatches on `id`, and
+// the help overlay (?) is rendered from the same rows, so they cannot disagree.
+
+export const SHORTCUTS = [
+  { group: "Tools", keys: ["P"], id: "tool-point", text: "SAM points: click adds a positive point" },
+  { group: "Tools", keys: ["Shift+click", "Right click"], id: null, text: "Negative point" },
+  { group: "Tools", keys: ["B"], id: "tool-box", text: "SAM box: drag a box, then click to refine" },
+  { group: "Tools", keys: ["D"], id: "tool-brush", text: "Brush (adds to the mask)" },
+  { group: "Tools", keys: ["E"], id: "tool-eraser", text: "Eraser" },
+  { group: "Tools", keys: ["[", "]"], id: null, text: "Brush smaller / larger" },
+  { group: "Mask", keys: ["Tab"], id: "cycle", text: "Next candidate (Shift+Tab: previous)" },
+  { group: "Mask", keys: ["1", "2", "3"], id: null, text: "Pick candidate 1–3" },
+  { group: "Mask", keys: ["Enter"], id: "accept", text: "Accept (save) the mask" },
+  { group: "Mask", keys: ["Esc"], id: "discard", text: "Discard the current mask" },
+  { group: "Mask", keys: ["Alt+1…9"], id: null, text: "Choose category 1–9" },
+  { group: "Mask", keys: ["Ctrl+Z"], id: "undo", text: "Undo" },
+  { group: "Mask", keys: ["Ctrl+Shift+Z", "Ctrl+Y"], id: "redo", text: "Redo" },
+  { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
+  { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
+  { group: "View", keys: ["Wheel"], id: null, text: "Zoom around the cursor" },
+  { group: "View", keys: ["Space+drag", "Middle drag"], id: null, text: "Pan" },
+  { group: "View", keys: ["F"], id: "fit", text: "Fit to screen" },
+  { group: "View", keys: ["+", "−"], id: null, text: "Zoom in / out" },
+  { group: "Images", keys: [","], id: "prev", text: "Previous image" },
+  { group: "Images", keys: ["."], id: "next", text: "Next image" },
+  { group: "Images", keys: ["N"], id: "next-unlabeled", text: "Next unlabeled image" },
+  { group: "Help", keys: ["?"], id: "help", text: "Show this help" },
+];
+
+/** Map a keydown event to a shortcut id (or a parametrised one), or null. */
+export function shortcutFor(event) {
+  const key = event.key;
+  const ctrl = event.ctrlKey || event.metaKey;
+  if (ctrl && !event.altKey) {
+    const k = key.toLowerCase();
+    if (k === "z") return event.shiftKey ? "redo" : "undo";
+    if (k === "y") return "redo";
+    return null;
+  }
+  // Alt+digit picks a category; read `code`, since Alt changes `key` on some layouts.
+  if (event.altKey && /^Digit[1-9]$/.test(event.code)) return `category:${event.code.slice(5)}`;
+  if (event.altKey) return null;
+  switch (key) {
+    case "p": case "P": return "tool-point";
+    case "b": case "B": return "tool-box";
+    case "d": case "D": return "tool-brush";
+    case "e": case "E": return "tool-eraser";
+    case "[": return "brush-smaller";
+    case "]": return "brush-larger";
+    case "Tab": return event.shiftKey ? "cycle-back" : "cycle";
+    case "1": case "2": case "3": return `candidate:${key}`;
+    case "Enter": return "accept";
+    case "Escape": return "discard";
+    case "Delete": case "Backspace": return "delete";
+    case "o": case "O": return "overlays";
+    case "f": case "F": return "fit";
+    case "+": case "=": return "zoom-in";
+    case "-": case "_": return "zoom-out";
+    case ",": case "<": return "prev";
+    case ".": case ">": return "next";
+    case "n": case "N": return "next-unlabeled";
+    case "?": return "help";
+    default: return null;
+  }
+}
+
+/** Fill the help dialog's body from SHORTCUTS. */
+export function renderHelp(container) {
+  container.replaceChildren();
+  const groups = new Map();
+  for (const row of SHORTCUTS) {
+    if (!groups.has(row.group)) groups.set(row.group, []);
+    groups.get(row.group).push(row);
+  }
+  for (const [name, rows] of groups) {
+    const section = document.createElement("section");
+    const title = document.createElement("h3");
+    title.textContent = name;
+    const list = document.createElement("dl");
+    for (const row of rows) {
+      const dt = document.createElement("dt");
+      row.keys.forEach((k, i) => {
+        if (i) dt.append(" / ");
+        const kbd = document.createElement("kbd");
+        kbd.textContent = k;
+        dt.append(kbd);
+      });
+      const dd = document.createElement("dd");
+      dd.textContent = row.text;
+      list.append(dt, dd);
+    }
+    section.append(title, list);
+    container.append(section);
+  }
+}

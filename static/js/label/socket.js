@@ -1,0 +1,90 @@
+// The labeling websocket (docs/protocol.md): numbered requests, pushes, and
+// reconnection with exponential backoff. The socket knows nothing of masks; the
+// page decides what to resend after a reconnect (see main.js, on "hello").
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const PING_MS = 20000;
+
+export class LabelSocket {
+  /**
+   * @param {string} url ws(s) URL of the image's socket
+   * @param {{onMessage: Function, onState: Function}} handlers onState gets
+   *   "connecting" | "open" | "closed" | "refused", and the retry delay in ms.
+   */
+  constructor(url, { onMessage, onState }) {
+    this.url = url;
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.seq = 0;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = 0;
+    this.pinger = 0;
+    this.stopped = false;
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.onState("connecting", 0);
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      this.onState("open", 0);
+      // Keep idle proxies from dropping the socket while someone studies an image.
+      clearInterval(this.pinger);
+      this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
+    });
+    ws.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return; // the server only sends JSON; ignore anything else
+      }
+      this.onMessage(message);
+    });
+    ws.addEventListener("close", (event) => {
+      clearInterval(this.pinger);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      // 4403: access was withdrawn. Retrying cannot help; the user must act.
+      if (event.code === 4403) {
+        this.onState("refused", 0);
+        return;
+      }
+      const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+      this.attempt += 1;
+      // Jitter, so a server restart is not met by every page at the same instant.
+      const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
+      this.onState("closed", wait);
+      this.timer = setTimeout(() => this.connect(), wait);
+    });
+  }
+
+  get open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a request with the next sequence number; returns it, or null if offline. */
+  send(message) {
+    if (!this.open) return null;
+    this.seq += 1;
+    this.ws.send(JSON.stringify({ ...message, seq: this.seq }));
+    return this.seq;
+  }
+
+  /** Reconnect now (the user pressed "retry"), skipping the backoff wait. */
+  retryNow() {
+    if (this.ws) return;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    if (this.ws) this.ws.close();
+  }
+}

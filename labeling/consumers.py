@@ -151,6 +151,9 @@ class PromptRequest:
     refine: int | None
     multimask: bool | None
     preview_max_side: int | None
+    # A hover preview: answered like any prompt, but it never becomes the socket's
+    # latest masks, so what the user clicked stays the base for refine and accept.
+    hover: bool = False
 
     def prompt(self, mask_logits: Any = None) -> Prompt:
         return Prompt(
@@ -176,6 +179,12 @@ def parse_prompt(seq: int, message: dict[str, Any], spec: str, sha256: str) -> P
     multimask = message.get("multimask")
     if multimask is not None and not isinstance(multimask, bool):
         raise Refusal("invalid", "`multimask` must be true, false or null.")
+    hover = message.get("hover", False)
+    if not isinstance(hover, bool):
+        raise Refusal("invalid", "`hover` must be true or false.")
+    refine = int_field(message, "refine", 0, 15, optional=True)
+    if hover and refine is not None:
+        raise Refusal("invalid", "A hover preview cannot refine a mask.")
     return PromptRequest(
         seq=seq,
         spec=spec,
@@ -183,9 +192,10 @@ def parse_prompt(seq: int, message: dict[str, Any], spec: str, sha256: str) -> P
         points=points,
         labels=labels,
         box=box,
-        refine=int_field(message, "refine", 0, 15, optional=True),
+        refine=refine,
         multimask=multimask,
         preview_max_side=int_field(message, "preview_max_side", 1, MAX_PREVIEW_SIDE, optional=True),
+        hover=hover,
     )
 
 
@@ -446,6 +456,10 @@ class ImageConsumer(AsyncWebsocketConsumer):
             )
             return
         # Latest wins: a prompt still waiting is answered `superseded`, never decoded.
+        # A hover preview never pushes out a real prompt; it is the one dropped.
+        if request.hover and self.waiting is not None and not self.waiting.hover:
+            await self.send_json({"type": "superseded", "seq": seq})
+            return
         if self.waiting is not None:
             await self.send_json({"type": "superseded", "seq": self.waiting.seq})
         self.waiting = request
@@ -486,17 +500,19 @@ class ImageConsumer(AsyncWebsocketConsumer):
                 logger.exception("decoding a prompt for image %s failed", self.image_id)
                 await self.reply_error(request.seq, "server_error", "Decoding failed.")
                 continue
-            self.latest = LatestMasks(spec, model, embedding, decoded)
-            await self.send_json(
-                {
-                    "type": "masks",
-                    "seq": request.seq,
-                    "size": list(decoded.size),
-                    "scale": decoded.scale,
-                    "decode_ms": decoded.decode_ms,
-                    "candidates": decoded.candidates,
-                }
-            )
+            if not request.hover:
+                self.latest = LatestMasks(spec, model, embedding, decoded)
+            reply = {
+                "type": "masks",
+                "seq": request.seq,
+                "size": list(decoded.size),
+                "scale": decoded.scale,
+                "decode_ms": decoded.decode_ms,
+                "candidates": decoded.candidates,
+            }
+            if request.hover:
+                reply["hover"] = True
+            await self.send_json(reply)
 
     def candidate(self, index: int, spec: str) -> decoding.Decoded:
         latest = self.latest

@@ -633,6 +633,42 @@ def test_the_latest_prompt_wins(runner: LoopThread, personas: Personas, image: I
     assert socket.quiet()
 
 
+def test_a_hover_preview_never_replaces_what_was_clicked(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    socket, _ = open_socket(runner, personas.annotator, image)
+    clicked = masks_for(socket, click(1, 100, 80))
+    hover = masks_for(socket, click(2, 250, 200, hover=True, multimask=False))
+    assert hover["hover"] is True and len(hover["candidates"]) == 1
+    assert "hover" not in clicked
+    # Candidate 2 exists only in the click's reply: accept still refers to it.
+    saved = socket.request({"type": "accept", "seq": 3, "key": str(uuid.uuid4()), "candidate": 2})
+    assert saved["type"] == "saved"
+    assert saved["annotation"]["rle"] == clicked["candidates"][2]["rle"]
+    refused = socket.request(click(4, hover=True, refine=0))
+    assert refused["type"] == "error" and refused["code"] == "invalid"
+    odd = socket.request(click(5, hover="yes"))
+    assert odd["type"] == "error" and odd["code"] == "invalid"
+
+
+def test_a_hover_preview_never_pushes_out_a_waiting_click(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    decoding.clear_embedding_cache()  # slow the first decode, so prompts queue up
+    socket, _ = open_socket(runner, personas.annotator, image)
+    socket.send(click(1, 10, 10))  # decoding
+    socket.send(click(2, 20, 20))  # waiting
+    socket.send(click(3, 30, 30, hover=True))  # must not replace seq 2
+    replies: dict[int, str] = {}
+    while len(replies) < 3:
+        reply = socket.receive()
+        replies[reply["seq"]] = reply["type"]
+    # The click is always answered; the hover is dropped if it came while the click
+    # waited (the usual case), or decoded after it if the click had already started.
+    assert replies[1] == replies[2] == "masks"
+    assert replies[3] in {"superseded", "masks"}
+
+
 # ---------------------------------------------------------------------- pushes
 
 

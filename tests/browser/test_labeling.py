@@ -218,6 +218,41 @@ def test_clicks_and_a_box_make_masks_and_accept_saves_one(
     assert page.evaluate(COUNT_OVERLAY) > 200  # the saved mask is drawn after reload
 
 
+def test_hover_preview_shows_the_mask_under_the_cursor_and_is_remembered(
+    page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    project, [image] = labeled_project(tiny_sam, worker)
+    app = open_label_page(page, server, project, image)
+    box = page.locator("#canvas").bounding_box()
+    sx, sy = screen_point(page, 160, 120)
+    page.mouse.move(box["x"] + sx, box["y"] + sy)
+    page.wait_for_timeout(500)
+    assert app.get_attribute("data-hover-area") == "0"  # off by default
+
+    page.keyboard.press("h")
+    expect(page.locator("#hover-preview")).to_be_checked()
+    page.mouse.move(box["x"] + sx + 3, box["y"] + sy + 2, steps=3)
+    expect(app).not_to_have_attribute("data-hover-area", "0", timeout=SLOW)
+    assert page.evaluate(COUNT_OVERLAY) > 200  # drawn on the canvas
+    assert mask_area(app) == 0  # only a preview: nothing to accept
+    page.screenshot(path=str(SHOTS / "5-hover.png"))
+
+    page.mouse.move(box["x"] + 2, box["y"] + 2)  # off the image: the preview goes
+    expect(app).to_have_attribute("data-hover-area", "0")
+    assert page.evaluate(COUNT_OVERLAY) == 0
+
+    page.reload()  # the preference survives a reload
+    expect(app).to_have_attribute("data-ready", "true")
+    expect(page.locator("#hover-preview")).to_be_checked()
+    page.mouse.move(box["x"] + sx, box["y"] + sy, steps=3)
+    expect(app).not_to_have_attribute("data-hover-area", "0", timeout=SLOW)
+    click_image(page, 160, 120)  # a click makes the real mask and ends the preview
+    expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
+    expect(app).to_have_attribute("data-hover-area", "0")
+    expect(page.locator(".candidate")).to_have_count(3)
+    assert Annotation.objects.filter(image=image).count() == 0
+
+
 def test_brush_paints_and_undo_redo_restore(
     page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
 ) -> None:

@@ -17,6 +17,7 @@ export const SHORTCUTS = [
   { group: "Mask", keys: ["Ctrl+Shift+Z", "Ctrl+Y"], id: "redo", text: "Redo" },
   { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
   { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
+  { group: "Masks", keys: ["H"], id: "hover", text: "Hover preview on / off: the mask under the cursor" },
   { group: "View", keys: ["Wheel"], id: null, text: "Zoom around the cursor" },
   { group: "View", keys: ["Space+drag", "Middle drag"], id: null, text: "Pan" },
   { group: "View", keys: ["F"], id: "fit", text: "Fit to screen" },
@@ -53,6 +54,7 @@ export function shortcutFor(event) {
     case "Escape": return "discard";
     case "Delete": case "Backspace": return "delete";
     case "o": case "O": return "overlays";
+    case "h": case "H": return "hover";
     case "f": case "F": return "fit";
     case "+": case "=": return "zoom-in";
     case "-": case "_": return "zoom-out";

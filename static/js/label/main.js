@@ -17,6 +17,10 @@ const PREVIEW_MAX_SIDE = 2048;
 const PENDING_RETRY_MS = 3000;
 const BRUSH_MIN = 1;
 const BRUSH_MAX = 200;
+const HOVER_COLOUR = "#7fd4ff";
+const HOVER_REST_MS = 90; // the cursor rests this long before a preview is asked for
+const HOVER_MAX_SIDE = 1024; // a preview need not be sharp
+const HOVER_SETTING = "anymask.hoverPreview";
 
 const info = root.dataset;
 const state = {
@@ -42,6 +46,8 @@ const state = {
   requests: new Map(), // seq -> {kind, ...} for replies that need context
   stroke: null,
   connected: false,
+  // Hover preview: the mask a click here would give, at most one request in flight.
+  hover: { enabled: readSetting(HOVER_SETTING), at: null, seq: null, again: false, timer: 0, overlay: null },
 };
 
 const viewer = new Viewer($("#canvas"));
@@ -125,6 +131,7 @@ function requireAnnotate() {
 
 function addPoint(x, y, label) {
   if (!requireAnnotate() || !inside(x, y)) return;
+  clearHover();
   remember();
   if (!state.current || state.current.target) startFresh();
   state.current.points.push([round1(x), round1(y)]);
@@ -138,6 +145,7 @@ function setBox(box) {
   if (!requireAnnotate()) return;
   const clipped = [clampX(box[0]), clampY(box[1]), clampX(box[2]), clampY(box[3])].map(round1);
   if (clipped[2] - clipped[0] < 2 || clipped[3] - clipped[1] < 2) return;
+  clearHover();
   remember();
   if (!state.current || state.current.target) startFresh();
   state.current.box = clipped;
@@ -233,10 +241,78 @@ function discard() {
   say("Mask discarded (Ctrl+Z brings it back).");
 }
 
+// ---- Hover preview ----------------------------------------------------------------
+// With the toggle on, resting the cursor shows the mask a click there would give.
+// The server never keeps a hover reply as the latest masks, and never lets one push
+// out a real prompt, so previews cannot change what a click refines or accept saves.
+
+function hoverWanted() {
+  return state.hover.enabled && state.tool === "point" && !state.current && !state.stroke
+    && state.canAnnotate && state.embedding === "ready" && state.connected;
+}
+
+function hoverAt(x, y) {
+  const h = state.hover;
+  if (x === null || !inside(x, y) || !hoverWanted()) {
+    clearHover();
+    return;
+  }
+  h.at = [round1(x), round1(y)];
+  clearTimeout(h.timer);
+  h.timer = setTimeout(sendHover, HOVER_REST_MS);
+}
+
+function sendHover() {
+  const h = state.hover;
+  if (!h.at || !hoverWanted()) return;
+  if (h.seq !== null) {
+    h.again = true; // ask for the newest position when the one in flight answers
+    return;
+  }
+  h.again = false;
+  h.seq = socket.send({
+    type: "prompt", points: [h.at], labels: [1], multimask: false, hover: true,
+    preview_max_side: HOVER_MAX_SIDE,
+  });
+}
+
+function onHoverReply(reply) {
+  const h = state.hover;
+  h.seq = null;
+  if (reply.type === "masks" && h.at && hoverWanted()) {
+    const best = reply.candidates[0];
+    h.overlay = best ? overlayFromMask(Mask.fromRLE(best.rle), state.width, state.height, HOVER_COLOUR) : null;
+    root.dataset.hoverArea = String(best ? best.area : 0);
+    renderLayers();
+  }
+  if (h.again) sendHover();
+}
+
+function clearHover() {
+  const h = state.hover;
+  clearTimeout(h.timer);
+  h.at = null;
+  h.again = false;
+  if (h.overlay) {
+    h.overlay = null;
+    root.dataset.hoverArea = "0";
+    renderLayers();
+  }
+}
+
+function setHover(enabled) {
+  state.hover.enabled = enabled;
+  $("#hover-preview").checked = enabled;
+  writeSetting(HOVER_SETTING, enabled);
+  if (!enabled) clearHover();
+  say(enabled ? "Hover preview on: rest the cursor on an object to see its mask." : "Hover preview off.");
+}
+
 // ---- Brush and eraser -----------------------------------------------------------
 
 function strokeStart(x, y, erase) {
   if (!requireAnnotate()) return;
+  clearHover();
   if (!state.current && state.selected !== null) {
     // Edit a saved mask: decode it at full size once, for the duration of the edit.
     const ann = state.annotations.get(state.selected);
@@ -434,6 +510,7 @@ function onHello(hello) {
   state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
   state.overlays.clear();
   state.requests.clear();
+  state.hover.seq = null; // a request of the old connection is never answered
   state.canAnnotate = hello.user.role === "admin" || hello.user.role === "annotator";
   setEmbedding(hello.image.embedding);
   if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
@@ -456,6 +533,10 @@ function onHello(hello) {
 }
 
 function onMessage(message) {
+  if (message.seq !== undefined && message.seq !== null && message.seq === state.hover.seq) {
+    onHoverReply(message); // masks, superseded or an error: never shown as the mask
+    return;
+  }
   switch (message.type) {
     case "hello": onHello(message); break;
     case "masks": onMasks(message); break;
@@ -508,6 +589,8 @@ function renderLayers() {
   }
   if (state.currentOverlay) {
     layers.push({ overlay: state.currentOverlay, alpha: Math.max(0.35, state.opacity), outline: true });
+  } else if (state.hover.overlay) {
+    layers.push({ overlay: state.hover.overlay, alpha: 0.3, outline: true });
   }
   viewer.layers = layers;
   viewer.draw();
@@ -604,6 +687,7 @@ function setTool(tool) {
     button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
   }
   viewer.canvas.dataset.tool = tool;
+  if (tool !== "point") clearHover();
   if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
   viewer.redraw();
 }
@@ -663,6 +747,14 @@ function say(text, tone = "info") {
 // ---- Helpers ------------------------------------------------------------------------
 
 const round1 = (v) => Math.round(v * 10) / 10;
+
+// Preferences survive a reload; storage may be unavailable (private mode, policy).
+function readSetting(name) {
+  try { return window.localStorage.getItem(name) === "true"; } catch { return false; }
+}
+function writeSetting(name, value) {
+  try { window.localStorage.setItem(name, String(value)); } catch { /* not kept */ }
+}
 const clampX = (x) => Math.max(0, Math.min(state.width - 0.01, x));
 const clampY = (y) => Math.max(0, Math.min(state.height - 0.01, y));
 const inside = (x, y) => x >= 0 && y >= 0 && x < state.width && y < state.height;
@@ -701,6 +793,7 @@ function onKey(event) {
     accept,
     discard: () => { if (isTyping(event.target)) event.target.blur(); discard(); },
     delete: () => { if (state.selected !== null) removeAnnotation(state.selected); },
+    hover: () => setHover(!state.hover.enabled),
     overlays: () => { state.showSaved = !state.showSaved; $("#show-saved").checked = state.showSaved; renderLayers(); },
     fit: () => viewer.fit(),
     "zoom-in": () => viewer.zoomCentre(1.25),
@@ -738,6 +831,8 @@ function wire() {
     renderLayers();
   });
   $("#show-saved").addEventListener("change", (e) => { state.showSaved = e.target.checked; renderLayers(); });
+  $("#hover-preview").checked = state.hover.enabled;
+  $("#hover-preview").addEventListener("change", (e) => setHover(e.target.checked));
   $("#category").addEventListener("change", (e) => {
     state.category = e.target.value ? Number(e.target.value) : null;
     renderCategory();
@@ -778,6 +873,7 @@ function wire() {
           ? { x, y, r: state.brush, erase: state.tool === "eraser" } : null;
       }
       if (state.tool === "brush" || state.tool === "eraser") viewer.redraw();
+      hoverAt(x, y);
     },
   });
   // Show the zoom level without hooking every zoom call site.

@@ -8,7 +8,7 @@ EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format check-env clean
+.PHONY: run test lint format check-env clean bench-ws
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,23 @@ test: lint
 	SECRET_KEY="$(EPHEMERAL_KEY)" \
 	ANYMASK_VAR_DIR="$${ANYMASK_VAR_DIR:-$(VAR)/test}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Websocket click-to-mask latency (bench/ws_clicks.py) against a real server + worker
+# on full-size SAM ViT-B with random weights, in a throwaway var dir; stops them after.
+BENCH_WS_DIR := $(VAR)/bench-ws
+BENCH_WS_PORT ?= 8765
+BENCH_WS_ARGS ?= --clients 10 --rate 2 --seconds 30
+bench-ws: $(VENV)/.installed-run
+	rm -rf $(BENCH_WS_DIR) && mkdir -p $(BENCH_WS_DIR)
+	export ANYMASK_VAR_DIR="$(BENCH_WS_DIR)" SECRET_KEY="$(EPHEMERAL_KEY)" \
+		BENCH_PASSWORD="$(EPHEMERAL_KEY)" && \
+	$(BIN)/python manage.py migrate --noinput -v 0 && \
+	image=$$($(BIN)/python bench/ws_clicks.py prepare \
+		--model-dir $(VAR)/bench-models/sam-vit-base-coherent | tail -n 1) && \
+	{ $(BIN)/python manage.py serve --port $(BENCH_WS_PORT) > $(BENCH_WS_DIR)/server.log 2>&1 & \
+	  server=$$!; trap 'kill -TERM '$$server'; wait '$$server'' EXIT; } && \
+	$(BIN)/python bench/ws_clicks.py --url http://127.0.0.1:$(BENCH_WS_PORT) \
+		--image $$image $(BENCH_WS_ARGS)
 
 clean:
 	rm -rf $(VAR)/test .pytest_cache .mypy_cache .ruff_cache

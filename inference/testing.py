@@ -115,6 +115,23 @@ def randomize_weights(model: torch.nn.Module, seed: int) -> None:
                 weight.normal_(0.0, fan_in**-0.5, generator=generator)
 
 
+def make_masks_coherent(network: torch.nn.Module) -> None:
+    """Give each 2x2 transposed conv of the mask decoder one kernel for all four
+    output positions, so a random model's masks are blobs, as trained SAM's are.
+
+    With independent kernels a random decoder paints a different pattern on every
+    pixel of each 2x2 block: its masks are salt-and-pepper noise whose COCO RLE is
+    about 30x longer than a real mask's (~80k characters at 1024x768 against ~3k),
+    which would make a benchmark of the whole click path (RLE, JSON, websocket) time
+    the noise. Only weight values change: the compute is the model's own.
+    """
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.ConvTranspose2d):
+                weight = module.weight  # (in, out, k, k)
+                weight.copy_(weight[:, :, :1, :1].expand_as(weight))
+
+
 def build_random_model(
     name: str, device: str | None = None, dtype: torch.dtype | None = None
 ) -> SegmentationModel:

@@ -14,6 +14,7 @@ decode (`SegmentationModel.prepare`) stay cached with it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -60,10 +61,26 @@ def pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=settings.ANYMASK_DECODE_THREADS, thread_name_prefix="decode"
-            )
+            import torch
+
+            threads = settings.ANYMASK_DECODE_THREADS
+            torch.set_num_threads(torch_threads_per_decode(threads))
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
         return _pool
+
+
+def torch_threads_per_decode(decode_threads: int) -> int:
+    """Each decode thread's share of the cores (or `ANYMASK_TORCH_THREADS`).
+
+    Each thread that runs a torch op brings its own team of `torch.get_num_threads()`
+    workers, and torch's default is one per core: two decode threads would then run
+    four spinning workers on two cores, and under load every decode takes several
+    times longer. Giving each thread its share keeps the total at the core count.
+    """
+    if settings.ANYMASK_TORCH_THREADS:
+        return int(settings.ANYMASK_TORCH_THREADS)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // decode_threads)
 
 
 def model_for(spec: str) -> SegmentationModel:

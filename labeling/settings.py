@@ -174,8 +174,12 @@ ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 
 # --- Labeling websocket (docs/protocol.md) -----------------------------------------
 # Decoding runs in this many threads per web process, whatever the number of sockets;
-# each socket has at most one prompt decoding and one waiting (the latest wins).
-ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 2, minimum=1)
+# each socket has at most one prompt decoding and one waiting (the latest wins). One
+# thread using every core decodes faster than two sharing them (bench/ws_clicks.py:
+# p50 96 ms against 116 ms on 2 cores); scale out with more web processes.
+ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
+# torch threads for each decode thread; 0 splits the process's cores between them.
+ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -98,3 +99,15 @@ def test_env_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNT", "-3")
     with pytest.raises(ImproperlyConfigured, match="COUNT must be at least 0"):
         env_int("COUNT", 5, minimum=0)
+
+
+def test_decode_threads_share_the_cores_instead_of_oversubscribing(settings: Any) -> None:
+    from labeling.decoding import torch_threads_per_decode
+
+    cores = len(os.sched_getaffinity(0))
+    settings.ANYMASK_TORCH_THREADS = 0
+    assert torch_threads_per_decode(1) == cores
+    assert torch_threads_per_decode(cores) == 1
+    assert torch_threads_per_decode(cores * 4) == 1  # never zero
+    settings.ANYMASK_TORCH_THREADS = 3  # the operator's choice wins
+    assert torch_threads_per_decode(2) == 3

@@ -65,11 +65,14 @@ def tiny_sam2_config() -> Any:
     )
 
 
-def save_tiny_sam(path: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random SAM checkpoint into directory `path`; return the path."""
+def save_tiny_sam(path: str | Path, seed: int = 0, *, coherent: bool = False) -> Path:
+    """Write a tiny random SAM checkpoint into directory `path`; return the path.
+
+    `coherent` gives blob-shaped masks instead of noise (`make_masks_coherent`).
+    """
     from transformers import SamModel
 
-    return _save(SamModel, tiny_sam_config(), Path(path), seed)
+    return _save(SamModel, tiny_sam_config(), Path(path), seed, coherent=coherent)
 
 
 def save_tiny_sam2(path: str | Path, seed: int = 0) -> Path:
@@ -79,7 +82,7 @@ def save_tiny_sam2(path: str | Path, seed: int = 0) -> Path:
     return _save(Sam2Model, tiny_sam2_config(), Path(path), seed)
 
 
-def _save(model_class: Any, config: Any, path: Path, seed: int) -> Path:
+def _save(model_class: Any, config: Any, path: Path, seed: int, *, coherent: bool = False) -> Path:
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
@@ -87,6 +90,8 @@ def _save(model_class: Any, config: Any, path: Path, seed: int) -> Path:
     finally:
         torch.random.set_rng_state(generator_state)  # leave the caller's RNG untouched
     randomize_weights(model, seed)
+    if coherent:
+        make_masks_coherent(model)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)  # config.json + model.safetensors
     return path

@@ -108,7 +108,9 @@ def grey_picture(size: tuple[int, int] = (320, 240)) -> io.BytesIO:
     return out
 
 
-def labeled_project(tiny_sam: str, worker: Worker, images: int = 1) -> tuple[Project, list[Image]]:
+def labeled_project(
+    tiny_sam: str, worker: Worker, images: int = 1, size: tuple[int, int] = (320, 240)
+) -> tuple[Project, list[Image]]:
     owner = make_user("fay")
     # The server process uses the real hashers, not the tests' fast MD5.
     owner.password = make_password(PASSWORD, hasher=PBKDF2PasswordHasher())
@@ -120,7 +122,7 @@ def labeled_project(tiny_sam: str, worker: Worker, images: int = 1) -> tuple[Pro
     Category.objects.create(project=project, name="tree", color="#1fbf5b", order=2)
     added = []
     for index in range(images):
-        picture = grey_picture((320 + index, 240))  # distinct content, distinct hash
+        picture = grey_picture((size[0] + index, size[1]))  # distinct content, distinct hash
         added.append(do_add_image(project, owner, picture, f"street-{index}.png"))
     wait_until(
         lambda: all(
@@ -336,3 +338,31 @@ def test_navigation_and_help(page: Any, server: AsgiServer, worker: Worker, tiny
     page.goto(f"{server.url}/projects/{project.pk}/")
     page.get_by_role("link", name="Start labeling").click()
     expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[0].pk}/label/")
+
+
+def test_a_50_megapixel_image_opens_and_accept_stores_a_full_size_mask(
+    page: Any, server: AsgiServer, worker: Worker, tmp_path: Path
+) -> None:
+    # Blob-shaped masks, as trained weights give: a noise mask of 50 MP is megabytes.
+    coherent = str(save_tiny_sam(tmp_path / "coherent-sam", coherent=True))
+    width, height = 8660, 5774  # 50.0 megapixels
+    project, [image] = labeled_project(coherent, worker, size=(width, height))
+    app = open_label_page(page, server, project, image)
+    assert app.get_attribute("data-width") == str(width)
+
+    click_image(page, width / 2, height / 2)
+    expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
+    # The page holds a preview, never a 50 MP copy of each candidate.
+    assert int(app.get_attribute("data-mask-width") or 0) <= 2048
+    assert page.evaluate(COUNT_OVERLAY) > 200
+    page.keyboard.press("Enter")
+    expect(page.locator(".ann:not(.saving)")).to_have_count(1, timeout=SLOW)
+    saved = Annotation.objects.get(image=image)
+    assert saved.rle["size"] == [height, width]  # stored at full resolution
+    assert saved.area > 0
+
+    page.reload()
+    expect(app).to_have_attribute("data-image-loaded", "true", timeout=SLOW)
+    expect(page.locator(".ann")).to_have_count(1)
+    assert page.evaluate(COUNT_OVERLAY) > 200
+    page.screenshot(path=str(SHOTS / "6-fifty-megapixels.png"))

@@ -116,6 +116,7 @@ function refreshCurrent() {
   viewer.marks.labels = c ? c.labels : [];
   viewer.marks.box = c ? c.box : null;
   root.dataset.maskArea = mask ? String(mask.area()) : "0";
+  root.dataset.maskWidth = mask ? String(mask.width) : "0"; // a preview's, for large images
   renderCandidates();
   renderLayers();
   updateAcceptButton();

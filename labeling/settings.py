@@ -204,7 +204,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
+            # reads with a 5 s socket timeout by default, which races it and kills
+            # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

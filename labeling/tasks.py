@@ -7,6 +7,7 @@ everything else on `default`.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 from celery import shared_task
@@ -22,7 +23,22 @@ logger = logging.getLogger(__name__)
 
 # Failures worth another try later: storage or database hiccups, a busy GPU.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, OperationalError, MemoryError)
+# Encodes that never finished (the worker died): after this many, the image fails.
 MAX_ATTEMPTS = 3
+MAX_RETRIES = 5
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 600
+
+
+def is_transient(error: BaseException) -> bool:
+    # torch's OutOfMemoryError (a RuntimeError) is matched by name: a busy GPU frees
+    # memory later, and importing torch here would load it in every process.
+    return isinstance(error, TRANSIENT_ERRORS) or type(error).__name__ == "OutOfMemoryError"
+
+
+def retry_delay(retries: int) -> float:
+    """Exponential backoff with jitter, so a fleet of retries does not return at once."""
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries) * random.uniform(0.5, 1)  # noqa: S311
 
 
 def _set_status(image: Image, status: str, error: str = "") -> None:
@@ -30,15 +46,7 @@ def _set_status(image: Image, status: str, error: str = "") -> None:
     publish_image_status(image.project_id, image.pk, embedding=status, error=error)
 
 
-@shared_task(
-    bind=True,
-    name="labeling.tasks.compute_embedding",
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(bind=True, name="labeling.tasks.compute_embedding", max_retries=MAX_RETRIES)
 def compute_embedding(self: Any, image_id: int) -> str:
     """Compute and store the SAM embedding of one image, unless it already exists."""
     from inference import EmbeddingError, InferenceError, embedding_to_bytes, load_model
@@ -63,10 +71,14 @@ def compute_embedding(self: Any, image_id: int) -> str:
             _set_status(image, EmbeddingStatus.READY)
             return "exists"
 
-    # Counted before the work, so a worker that dies mid-encode still counts it.
-    Image.objects.filter(pk=image.pk).update(embedding_attempts=F("embedding_attempts") + 1)
-    image.refresh_from_db(fields=["embedding_attempts"])
-    if image.embedding_attempts > MAX_ATTEMPTS:
+    # Counted before the work, so a worker that dies mid-encode still counts it; an
+    # attempt that ends in a handled error (below) is taken back off.
+    rows = Image.objects.filter(pk=image.pk)
+    rows.update(embedding_attempts=F("embedding_attempts") + 1)
+    attempts = rows.values_list("embedding_attempts", flat=True).first()
+    if attempts is None:
+        return "vanished"
+    if attempts > MAX_ATTEMPTS:
         _set_status(
             image,
             EmbeddingStatus.FAILED,
@@ -78,23 +90,29 @@ def compute_embedding(self: Any, image_id: int) -> str:
     try:
         model = load_model(spec)
         pixels = embeddings.model_input(image)
-        data = embedding_to_bytes(model.encode(pixels))
+        embeddings.store(key, embedding_to_bytes(model.encode(pixels)))
     except InferenceError as error:
         # Not transient: a missing model or an unusable image will not fix itself.
         # `embed_missing` re-queues failed images once the cause is fixed.
+        rows.update(embedding_attempts=F("embedding_attempts") - 1)
         _set_status(image, EmbeddingStatus.FAILED, str(error))
         return "failed"
-    except TRANSIENT_ERRORS as error:
-        if self.request.retries >= self.max_retries:
-            _set_status(image, EmbeddingStatus.FAILED, f"Gave up after retries: {error}")
-            return "failed"
-        _set_status(image, EmbeddingStatus.PENDING, f"Will retry: {error}")
-        raise
     except Exception as error:
-        logger.exception("embedding image %s failed", image_id)
-        _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")
-        return "failed"
-    embeddings.store(key, data)
+        rows.update(embedding_attempts=F("embedding_attempts") - 1)
+        if not is_transient(error):
+            logger.exception("embedding image %s failed", image_id)
+            _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")
+            return "failed"
+        retries = self.request.retries
+        if retries >= self.max_retries:
+            _set_status(
+                image, EmbeddingStatus.FAILED, f"Gave up after {retries + 1} tries: {error}"
+            )
+            return "failed"
+        delay = retry_delay(retries)
+        logger.warning("image %s: %s; retrying in %.0f s", image_id, error, delay)
+        _set_status(image, EmbeddingStatus.PENDING, f"Will retry in {delay:.0f} s: {error}")
+        raise self.retry(exc=error, countdown=delay) from error
     _set_status(image, EmbeddingStatus.READY)
     return "computed"
 

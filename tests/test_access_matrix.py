@@ -71,6 +71,10 @@ def upload(client: Client, t: Target) -> Response:
     return client.post(reverse("image-upload", args=[t.project_id]), {"files": [file]})
 
 
+def label_go(client: Client, t: Target) -> Response:
+    return client.get(reverse("label-go", args=[t.project_id, t.image_id, "next-unlabeled"]))
+
+
 def members_of(t: Target) -> object:
     return sorted(Membership.objects.filter(project_id=t.project_id).values_list("user", "role"))
 
@@ -86,6 +90,7 @@ def images_of(t: Target) -> object:
 VIEWERS = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404}
 ADMIN_PAGE = {"owner": 200, "annotator": 403, "reviewer": 403, "outsider": 404}
 ADMIN_ACTION = {"owner": 302, "annotator": 403, "reviewer": 403, "outsider": 404}
+REDIRECTS = {"owner": 302, "annotator": 302, "reviewer": 302, "outsider": 404}
 
 # (request, expected status per persona, the state an allowed request changes)
 MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
@@ -93,6 +98,10 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("project-status"), VIEWERS, None),
     (get("image-file", "image"), VIEWERS, None),
     (get("image-thumbnail", "image"), VIEWERS, None),
+    (get("label-page", "image"), VIEWERS, None),
+    (get("image-display", "image"), VIEWERS, None),
+    (get("label-start"), REDIRECTS, None),
+    (label_go, REDIRECTS, None),
     (get("project-members"), ADMIN_PAGE, None),
     (get("project-settings"), ADMIN_PAGE, None),
     (

@@ -8,6 +8,7 @@ database and the real broker: a directory locally, Redis in CI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import signal
@@ -235,6 +236,33 @@ def test_a_corrupt_stored_embedding_is_replaced(
     stored = embeddings.read_stored(key)
     assert stored is not None
     embedding_from_bytes(stored, models_dir["sam"])  # valid again
+
+
+def test_a_storage_hiccup_is_retried_with_backoff_until_it_works(
+    worker: Worker, media: Path, models_dir: dict[str, str]
+) -> None:
+    owner, project = project_with(models_dir["sam"])
+    upload = picture(10)
+    key = embeddings.storage_key(hashlib.sha256(upload.getvalue()).hexdigest(), models_dir["sam"])
+    # A file where the embedding's folder must go: storing it fails with an OSError.
+    blocker = media / Path(key).parent
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"")
+    image = do_add_image(project, owner, upload, "hiccup.png")
+    wait_until(
+        lambda: "Will retry" in Image.objects.get(pk=image.pk).embedding_error,
+        "the first failure",
+        worker,
+    )
+    assert statuses(image) == ["pending"]  # shown as waiting, not as failed
+    blocker.unlink()  # the storage recovers before the retry is due
+    wait_until(lambda: statuses(image) == ["ready"], "the retried embedding", worker)
+    row = Image.objects.get(pk=image.pk)
+    assert row.embedding_error == ""
+    assert row.embedding_attempts == 1  # a handled hiccup does not count as a crash
+    stored = embeddings.read_stored(key)
+    assert stored is not None
+    embedding_from_bytes(stored, models_dir["sam"])
 
 
 def test_a_worker_killed_mid_task_reruns_it_and_stores_one_embedding(

@@ -2,17 +2,18 @@
 
 For each model (full-size config, random weights, no download):
 
-* ours:  `model.encode_batch` (numpy/Pillow pre-processing; on CUDA: bfloat16,
-         SDPA attention, batches of `--batch`);
+* ours:  `model.encode_batch` (numpy/Pillow pre-processing; bfloat16 where the
+         hardware computes it natively, `inference.loading.dtype_for`; on CUDA also
+         SDPA attention and batches of `--batch`);
 * naive: transformers' processor + `get_image_embeddings`, one image at a time in
          float32 (SAM: `SamProcessor` with its Pillow image processor; SAM 2's
          processor needs torchvision, so its naive path uses our pre-processing
          and differs in precision and batching only).
 
 Each (model, path) runs in a fresh subprocess so peak memory is its own: CUDA peak
-allocated memory on a GPU, peak resident set size (RSS) on the CPU. On a CPU both
-paths use float32, so expect them to be close; the GPU is where bf16 and batching
-pay. Images are 1024x768 synthetic photos.
+allocated memory on a GPU, peak resident set size (RSS) on the CPU. On a CPU without
+native bfloat16 both paths run float32, so expect them to be close; on one with it
+(AVX512-BF16, AMX) and on a GPU, bfloat16 pays. Images are 1024x768 synthetic photos.
 
     .venv/bin/python bench/encode.py [--iters N] [--models sam-vit-base,...]
 

@@ -13,7 +13,8 @@ download starts (huggingface_hub's own metadata calls have none), and downloads 
 its per-request timeouts.
 
 Environment, read at call time: `ANYMASK_DEVICE` (e.g. cpu, cuda, cuda:1) overrides
-the automatic choice (CUDA when available, else CPU); `HF_HUB_OFFLINE`,
+the automatic choice (CUDA when available, else CPU); `ANYMASK_DTYPE` (float32,
+bfloat16 or auto) overrides the precision (see `dtype_for`); `HF_HUB_OFFLINE`,
 `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_CACHE` as huggingface_hub documents them.
 """
 
@@ -38,20 +39,20 @@ DEVICE_ENV = "ANYMASK_DEVICE"
 HUB_TIMEOUT_S = 10.0
 WEIGHT_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json"]
 
-_models: dict[tuple[str, str], SegmentationModel] = {}
-_key_locks: dict[tuple[str, str], threading.Lock] = {}
+_models: dict[tuple[str, str, str], SegmentationModel] = {}
+_key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _registry_lock = threading.Lock()
 
 
 def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     """The model for `spec` on `device` (default: `ANYMASK_DEVICE`, else CUDA, else CPU).
 
-    Loaded once per process and (spec, device); concurrent callers of the same pair
-    wait for one load. bfloat16 on CUDA, float32 elsewhere.
+    Loaded once per process and (spec, device, dtype); concurrent callers of the same
+    key wait for one load. The dtype is `dtype_for(device)`.
     """
     target = pick_device(device)
     resolved = resolve_spec(spec)
-    key = (resolved.spec, str(target))
+    key = (resolved.spec, str(target), str(dtype_for(target)))
     with _registry_lock:
         model = _models.get(key)
         if model is not None:
@@ -120,9 +121,39 @@ def pick_device(device: str | None = None) -> torch.device:
     return target
 
 
+DTYPE_ENV = "ANYMASK_DTYPE"
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
 def dtype_for(device: torch.device) -> torch.dtype:
-    """bfloat16 on CUDA (tensor cores, half the memory), float32 elsewhere."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+    """`ANYMASK_DTYPE` if set (float32 or bfloat16), else bfloat16 where the hardware
+    computes it natively and float32 elsewhere.
+
+    Native means CUDA (tensor cores, half the memory) or a CPU with AVX512-BF16 or
+    AMX: there SAM ViT-B encodes ~2.8x and decodes ~15% faster than in float32
+    (bench/encode.py, bench/decode.py), which is what lets two cores keep up with
+    ten annotators (bench/ws_clicks.py). Elsewhere bfloat16 is emulated, and slower.
+    """
+    chosen = os.environ.get(DTYPE_ENV, "").strip().lower()
+    if chosen and chosen != "auto":
+        if chosen not in _DTYPES:
+            raise ModelUnavailableError(
+                f"{DTYPE_ENV}={chosen!r} is not a dtype Anymask runs in; use "
+                f"{', '.join(sorted(_DTYPES))} or auto."
+            )
+        return _DTYPES[chosen]
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    # torch only exposes these probes privately; without them, assume no.
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(getattr(torch.cpu, probe)() for probe in probes if hasattr(torch.cpu, probe))
+    except Exception:
+        return False
 
 
 def _has_cuda() -> bool:

@@ -138,12 +138,17 @@ def make_masks_coherent(network: torch.nn.Module) -> None:
 
 
 def build_random_model(
-    name: str, device: str | None = None, dtype: torch.dtype | None = None
+    name: str,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    *,
+    coherent: bool = False,
 ) -> SegmentationModel:
     """Registry model `name` at full size with random weights (for benchmarks).
 
     The network is built from the registry's hyperparameters, so it has exactly the
-    compute of the published model; only the weight values are random.
+    compute of the published model; only the weight values are random. `coherent`
+    gives blob-shaped masks, as trained weights do (`make_masks_coherent`).
     """
     from transformers import Sam2Model, SamModel
 
@@ -162,6 +167,8 @@ def build_random_model(
     finally:
         torch.random.set_rng_state(generator_state)
     randomize_weights(network, seed=0)
+    if coherent:
+        make_masks_coherent(network)
     network = network.to(target, dtype or dtype_for(target))
     engine = SamSegmentationModel if spec.family == "sam" else Sam2SegmentationModel
     return engine(name, network, "random weights", 0.0)

@@ -9,14 +9,13 @@ subprocess can see them) and the test's media directory.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.worker_process import ROOT, database_url
+from tests.worker_process import ROOT, database_url, stop_process
 
 
 def free_port() -> int:
@@ -67,13 +66,7 @@ class AsgiServer:
         raise AssertionError(f"the server did not start in {timeout} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace=15)
         self.process = None
 
     def restart(self) -> None:

@@ -34,6 +34,8 @@ def free_port() -> int:
 def embedded_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(ANYMASK_VAR_DIR=str(var_dir), SECRET_KEY="embedded-test-" + "k" * 40)
+    # The demo project uses the default hub model: never download it in a test.
+    env["HF_HUB_OFFLINE"] = "1"
     env.pop("DEBUG", None)
     return env
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from inference.loading import dtype_for
 from inference.testing import save_tiny_sam
 from labeling.models import EmbeddingStatus, Image, Project
 from labeling.services.uploads import do_add_image
@@ -31,7 +33,8 @@ def run(*args: str, **options: Any) -> str:
 def test_model_info_describes_a_local_checkpoint(tiny_sam: str) -> None:
     info = json.loads(run("model_info", tiny_sam, "--json"))
     assert info["spec"] == tiny_sam and info["family"] == "sam"
-    assert info["device"] == "cpu" and info["dtype"] == "float32"
+    expected = str(dtype_for(torch.device("cpu"))).removeprefix("torch.")  # bf16 if native
+    assert info["device"] == "cpu" and info["dtype"] == expected
     assert info["parameters"] > 0 and info["load_seconds"] >= 0
 
 

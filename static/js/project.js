@@ -1,7 +1,9 @@
 // Project page: keep counts and per-image statuses current without a reload, by
 // polling a small JSON endpoint (live websocket pushes arrive in a later release).
 const counts = document.getElementById("counts");
-const POLL_MS = 2000;
+// Embedded mode has no push from the worker: poll often enough that a status
+// change shows within 2 s.
+const POLL_MS = 1500;
 
 const LABELS = {
   pending: "embedding pending", running: "embedding running", ready: "embedding ready",

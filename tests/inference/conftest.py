@@ -6,6 +6,8 @@ through the same local-directory spec path as real weights. Nothing is downloade
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,20 @@ from inference.model import SegmentationModel
 from inference.testing import save_tiny_sam, save_tiny_sam2
 
 IMAGE_HEIGHT, IMAGE_WIDTH = 600, 900
+
+
+@pytest.fixture(scope="package", autouse=True)
+def exact_precision() -> Iterator[None]:
+    """Engine tests check our math against transformers' float32 reference, to
+    float32 tolerances; bfloat16 rounding (the default on some CPUs) is not ours to
+    test there. The app's tests run in whatever precision production picks."""
+    before = os.environ.get("ANYMASK_DTYPE")
+    os.environ["ANYMASK_DTYPE"] = "float32"
+    yield
+    if before is None:
+        os.environ.pop("ANYMASK_DTYPE", None)
+    else:
+        os.environ["ANYMASK_DTYPE"] = before
 
 
 @pytest.fixture(scope="session")

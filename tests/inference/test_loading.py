@@ -185,8 +185,31 @@ def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANYMASK_DEVICE", "tpu-please")
     with pytest.raises(ModelUnavailableError, match="not a torch device name"):
         pick_device()
-    assert dtype_for(torch.device("cpu")) == torch.float32
+
+
+def test_precision_is_bf16_where_native_and_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.loading import cpu_has_native_bf16
+
+    monkeypatch.delenv("ANYMASK_DTYPE", raising=False)
     assert dtype_for(torch.device("cuda", 0)) == torch.bfloat16
+    native = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert dtype_for(torch.device("cpu")) == native
+    monkeypatch.setenv("ANYMASK_DTYPE", "float32")
+    assert dtype_for(torch.device("cuda", 0)) == torch.float32
+    monkeypatch.setenv("ANYMASK_DTYPE", "BFloat16")
+    assert dtype_for(torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setenv("ANYMASK_DTYPE", "float8")
+    with pytest.raises(ModelUnavailableError, match="ANYMASK_DTYPE='float8'"):
+        dtype_for(torch.device("cpu"))
+
+
+def test_a_model_is_loaded_once_per_dtype(sam_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANYMASK_DTYPE", "bfloat16")
+    fast = load_model(str(sam_dir))
+    assert fast.info.dtype == "bfloat16" and load_model(str(sam_dir)) is fast
+    monkeypatch.setenv("ANYMASK_DTYPE", "float32")
+    exact = load_model(str(sam_dir))
+    assert exact is not fast and exact.info.dtype == "float32"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -82,14 +82,6 @@ export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineCol
   const s = overlayScale(imageWidth, imageHeight);
   const w = Math.max(1, Math.round(imageWidth * s));
   const h = Math.max(1, Math.round(imageHeight * s));
-  const raster = new Uint8Array(w * h);
-  const sx = mask.width / w;
-  const sy = mask.height / h;
-  const cols = new Int32Array(w);
-  for (let x = 0; x < w; x += 1) cols[x] = Math.min(mask.width - 1, Math.floor((x + 0.5) * sx));
-  for (let y = 0; y < h; y += 1) {
-    const row = Math.min(mask.height - 1, Math.floor((y + 0.5) * sy)) * mask.width;
-    for (let x = 0; x < w; x += 1) raster[y * w + x] = mask.data[row + cols[x]];
-  }
+  const raster = mask.resized(w, h).data; // nearest sampling, as the mask itself resizes
   return { ...paint(raster, w, h, color, outlineColor), x: 0, y: 0, w: imageWidth, h: imageHeight };
 }

@@ -52,7 +52,8 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     """
     target = pick_device(device)
     resolved = resolve_spec(spec)
-    key = (resolved.spec, str(target), str(dtype_for(target)))
+    dtype = dtype_for(target)
+    key = (resolved.spec, str(target), str(dtype))
     with _registry_lock:
         model = _models.get(key)
         if model is not None:
@@ -61,7 +62,7 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     with key_lock:  # one loader per key; other keys load in parallel
         model = _models.get(key)
         if model is None:
-            model = _load(resolved, target)
+            model = _load(resolved, target, dtype)
             with _registry_lock:
                 _models[key] = model
     return model
@@ -160,7 +161,7 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available() and torch.cuda.device_count() > 0
 
 
-def _load(resolved: ResolvedSpec, device: torch.device) -> SegmentationModel:
+def _load(resolved: ResolvedSpec, device: torch.device, dtype: torch.dtype) -> SegmentationModel:
     from transformers import Sam2Model, SamModel
 
     from .sam import SamSegmentationModel
@@ -174,7 +175,7 @@ def _load(resolved: ResolvedSpec, device: torch.device) -> SegmentationModel:
     engine_class = SamSegmentationModel if family == "sam" else Sam2SegmentationModel
     try:
         loaded: Any = network_class.from_pretrained(
-            path, local_files_only=True, dtype=dtype_for(device), output_loading_info=True
+            path, local_files_only=True, dtype=dtype, output_loading_info=True
         )
         network, report = loaded
     except Exception as exc:  # transformers and safetensors raise many unrelated types

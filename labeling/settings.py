@@ -192,10 +192,12 @@ ANYMASK_WS_EMBEDDING_POLL_MS = env_int("ANYMASK_WS_EMBEDDING_POLL_MS", 1000, min
 
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss", "unix"}:
-    # Caught here, not at the first task or websocket, where it would look like an outage.
+if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:
+    # Caught here, not at the first task or websocket, where it would look like an
+    # outage. Only the scheme is echoed: the URL may hold a password.
     raise ImproperlyConfigured(
-        f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {REDIS_URL[:40]!r}"
+        "REDIS_URL must be a redis:// or rediss:// URL (Celery and Channels both use it), "
+        f"got one starting {REDIS_URL.split(':', 1)[0][:12]!r}"
     )
 ANYMASK_BROKER_DIR = VAR_DIR / "broker"
 

@@ -46,7 +46,17 @@ def _set_status(image: Image, status: str, error: str = "") -> None:
     publish_image_status(image.project_id, image.pk, embedding=status, error=error)
 
 
-@shared_task(bind=True, name="labeling.tasks.compute_embedding", max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="labeling.tasks.compute_embedding",
+    max_retries=MAX_RETRIES,
+    # A backstop for hiccups outside the encode (reading the stored embedding, the
+    # status updates): the encode itself retries explicitly, below.
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=RETRY_BASE_SECONDS,
+    retry_backoff_max=RETRY_MAX_SECONDS,
+    retry_jitter=True,
+)
 def compute_embedding(self: Any, image_id: int) -> str:
     """Compute and store the SAM embedding of one image, unless it already exists."""
     from inference import EmbeddingError, InferenceError, embedding_to_bytes, load_model

@@ -81,7 +81,8 @@ def test_database_and_redis_urls_switch_to_the_production_backends(tmp_path: Pat
         ({"ANYMASK_MAX_IMAGE_PIXELS": "lots"}, "ANYMASK_MAX_IMAGE_PIXELS must be an integer"),
         ({"ANYMASK_MAX_IMAGE_PIXELS": "0"}, "must be at least 1"),
         ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL must be a postgres://"),
-        ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL must be a redis://"),
+        ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL must be a redis://"),
+        ({"REDIS_URL": "http://user:secret@host"}, "starting 'http'"),
     ],
 )
 def test_malformed_values_fail_loudly(tmp_path: Path, env: dict[str, str], message: str) -> None:

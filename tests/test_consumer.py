@@ -662,19 +662,22 @@ def test_a_hover_preview_never_replaces_what_was_clicked(
 def test_a_hover_preview_never_pushes_out_a_waiting_click(
     runner: LoopThread, personas: Personas, image: Image
 ) -> None:
-    decoding.clear_embedding_cache()  # slow the first decode, so prompts queue up
     socket, _ = open_socket(runner, personas.annotator, image)
-    socket.send(click(1, 10, 10))  # decoding
-    socket.send(click(2, 20, 20))  # waiting
-    socket.send(click(3, 30, 30, hover=True))  # must not replace seq 2
-    replies: dict[int, str] = {}
-    while len(replies) < 3:
-        reply = socket.receive()
-        replies[reply["seq"]] = reply["type"]
-    # The click is always answered; the hover is dropped if it came while the click
-    # waited (the usual case), or decoded after it if the click had already started.
-    assert replies[1] == replies[2] == "masks"
-    assert replies[3] in {"superseded", "masks"}
+    # Hold the process's decode pool, so click 1 queues behind it and click 2 waits
+    # in the socket's latest-wins slot when the hover arrives.
+    release = threading.Event()
+    threads = django_settings.ANYMASK_DECODE_THREADS
+    busy = [decoding.pool().submit(release.wait, 30) for _ in range(threads)]
+    try:
+        socket.send(click(1, 10, 10))
+        socket.send(click(2, 20, 20))
+        socket.send(click(3, 30, 30, hover=True))
+        assert socket.receive() == {"type": "superseded", "seq": 3}  # the hover, not 2
+    finally:
+        release.set()
+    assert all(job.result(10) for job in busy)
+    replies = {reply["seq"]: reply["type"] for reply in (socket.receive(), socket.receive())}
+    assert replies == {1: "masks", 2: "masks"}
 
 
 # ---------------------------------------------------------------------- pushes

@@ -21,6 +21,7 @@ const HOVER_COLOUR = "#7fd4ff";
 const HOVER_REST_MS = 90; // the cursor rests this long before a preview is asked for
 const HOVER_MAX_SIDE = 1024; // a preview need not be sharp
 const HOVER_SETTING = "anymask.hoverPreview";
+const HOVER_LOST_MS = 2000;
 
 const info = root.dataset;
 const state = {
@@ -47,7 +48,7 @@ const state = {
   stroke: null,
   connected: false,
   // Hover preview: the mask a click here would give, at most one request in flight.
-  hover: { enabled: readSetting(HOVER_SETTING), at: null, seq: null, again: false, timer: 0, overlay: null },
+  hover: { enabled: readSetting(HOVER_SETTING), at: null, seq: null, sentAt: 0, again: false, timer: 0, overlay: null },
 };
 
 const viewer = new Viewer($("#canvas"));
@@ -266,11 +267,14 @@ function hoverAt(x, y) {
 function sendHover() {
   const h = state.hover;
   if (!h.at || !hoverWanted()) return;
-  if (h.seq !== null) {
+  // One in flight at a time; one unanswered for long (its frame was rate-limited,
+  // which the server answers without a seq) no longer counts.
+  if (h.seq !== null && performance.now() - h.sentAt < HOVER_LOST_MS) {
     h.again = true; // ask for the newest position when the one in flight answers
     return;
   }
   h.again = false;
+  h.sentAt = performance.now();
   h.seq = socket.send({
     type: "prompt", points: [h.at], labels: [1], multimask: false, hover: true,
     preview_max_side: HOVER_MAX_SIDE,
@@ -511,7 +515,6 @@ function onHello(hello) {
   state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
   state.overlays.clear();
   state.requests.clear();
-  state.hover.seq = null; // a request of the old connection is never answered
   state.canAnnotate = hello.user.role === "admin" || hello.user.role === "annotator";
   setEmbedding(hello.image.embedding);
   if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
@@ -720,6 +723,10 @@ function setEmbedding(status, error) {
 
 function setConnection(stateName, wait) {
   state.connected = stateName === "open";
+  if (!state.connected) {
+    state.hover.seq = null; // a request of the closed connection is never answered
+    clearHover();
+  }
   const el = $("#connection-status");
   el.dataset.state = stateName;
   root.dataset.connection = stateName;

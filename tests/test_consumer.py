@@ -730,6 +730,22 @@ def test_an_idle_socket_keeps_getting_pushes(
     assert owner.request({"type": "ping", "seq": 2}) == {"type": "pong", "seq": 2}
 
 
+def test_a_model_switch_while_the_socket_is_open_sends_no_stale_masks(
+    runner: LoopThread, personas: Personas, image: Image, tmp_path: Path
+) -> None:
+    socket, _ = open_socket(runner, personas.annotator, image)
+    masks_for(socket, click(1))
+    # The admin switches the project to another model (its embeddings get recomputed).
+    other = str(save_tiny_sam(tmp_path / "other-sam", seed=1))
+    Project.objects.filter(pk=image.project_id).update(model_spec=other)
+    Image.objects.filter(pk=image.pk).update(embedding_status=EmbeddingStatus.PENDING)
+    socket.send(click(2))
+    replies = [socket.receive(), socket.receive()]
+    assert {"type": "embedding", "status": "pending", "error": ""} in replies
+    assert {"type": "pending", "seq": 2, "embedding": "pending"} in replies
+    assert socket.quiet()  # and no masks of the old model
+
+
 def test_a_prompt_before_the_embedding_is_ready_gets_pending(
     runner: LoopThread, personas: Personas, project: Project
 ) -> None:

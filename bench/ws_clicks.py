@@ -225,23 +225,14 @@ def prepare(args: argparse.Namespace) -> None:
     from django.contrib.auth.models import User
     from PIL import Image as PILImage
 
-    from inference.testing import make_masks_coherent, randomize_weights, synthetic_image
+    from inference.testing import save_random_model, synthetic_image
     from labeling.services.projects import do_create_project
     from labeling.services.uploads import do_add_image
 
     model_dir = Path(args.model_dir)
     if not (model_dir / "model.safetensors").exists():
-        import torch
-        from transformers import SamModel
-
-        from inference.specs import SPECS
-
-        torch.manual_seed(0)
-        config: Any = SPECS["sam-vit-base"].transformers_config()
-        network = SamModel(config).eval()
-        randomize_weights(network, seed=0)
-        make_masks_coherent(network)  # masks of a real mask's RLE size, not noise
-        network.save_pretrained(model_dir)
+        # Blob-shaped masks of a real mask's RLE size, not noise.
+        save_random_model("sam-vit-base", model_dir, coherent=True)
     spec = str(model_dir.resolve())  # set directly: the operator runs this, not a form
     user = User.objects.filter(username=args.username).first()
     if user is None:

@@ -20,6 +20,7 @@ bfloat16 or auto) overrides the precision (see `dtype_for`); `HF_HUB_OFFLINE`,
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -40,6 +41,9 @@ HUB_TIMEOUT_S = 10.0
 WEIGHT_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json"]
 
 _models: dict[tuple[str, str, str], SegmentationModel] = {}
+# The same models keyed by the spec as callers spell it: the labeling socket asks for
+# its model on every click, and resolving a local-directory spec reads its config.
+_requested: dict[tuple[str, str, str], SegmentationModel] = {}
 _key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _registry_lock = threading.Lock()
 
@@ -51,20 +55,24 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     key wait for one load. The dtype is `dtype_for(device)`.
     """
     target = pick_device(device)
-    resolved = resolve_spec(spec)
     dtype = dtype_for(target)
+    asked = (spec, str(target), str(dtype))
+    model = _requested.get(asked)
+    if model is not None:
+        return model
+    resolved = resolve_spec(spec)
     key = (resolved.spec, str(target), str(dtype))
     with _registry_lock:
         model = _models.get(key)
-        if model is not None:
-            return model
         key_lock = _key_locks.setdefault(key, threading.Lock())
-    with key_lock:  # one loader per key; other keys load in parallel
-        model = _models.get(key)
-        if model is None:
-            model = _load(resolved, target, dtype)
-            with _registry_lock:
-                _models[key] = model
+    if model is None:
+        with key_lock:  # one loader per key; other keys load in parallel
+            model = _models.get(key)
+            if model is None:
+                model = _load(resolved, target, dtype)
+    with _registry_lock:
+        _models[key] = model
+        _requested[asked] = model
     return model
 
 
@@ -87,6 +95,7 @@ def clear_model_cache() -> None:
     """Forget loaded models (they are freed once no caller holds them)."""
     with _registry_lock:
         _models.clear()
+        _requested.clear()
         _key_locks.clear()
 
 
@@ -148,6 +157,7 @@ def dtype_for(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     # torch only exposes these probes privately; without them, assume no.
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")

@@ -82,7 +82,23 @@ def save_tiny_sam2(path: str | Path, seed: int = 0) -> Path:
     return _save(Sam2Model, tiny_sam2_config(), Path(path), seed)
 
 
-def _save(model_class: Any, config: Any, path: Path, seed: int, *, coherent: bool = False) -> Path:
+def save_random_model(name: str, path: str | Path, *, coherent: bool = False) -> Path:
+    """Registry model `name` at full size with random weights, written to directory
+    `path` like a real checkpoint (for benchmarks that run a server); returns `path`."""
+    from .specs import SPECS
+
+    spec = SPECS[name]
+    config = spec.transformers_config()
+    return _save(_network_class(spec.family), config, Path(path), 0, coherent=coherent)
+
+
+def _network_class(family: str) -> Any:
+    from transformers import Sam2Model, SamModel
+
+    return SamModel if family == "sam" else Sam2Model
+
+
+def _random_network(model_class: Any, config: Any, seed: int, coherent: bool) -> Any:
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
@@ -92,6 +108,11 @@ def _save(model_class: Any, config: Any, path: Path, seed: int, *, coherent: boo
     randomize_weights(model, seed)
     if coherent:
         make_masks_coherent(model)
+    return model
+
+
+def _save(model_class: Any, config: Any, path: Path, seed: int, *, coherent: bool = False) -> Path:
+    model = _random_network(model_class, config, seed, coherent)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)  # config.json + model.safetensors
     return path
@@ -150,8 +171,6 @@ def build_random_model(
     compute of the published model; only the weight values are random. `coherent`
     gives blob-shaped masks, as trained weights do (`make_masks_coherent`).
     """
-    from transformers import Sam2Model, SamModel
-
     from .loading import dtype_for, pick_device
     from .sam import SamSegmentationModel
     from .sam2 import Sam2SegmentationModel
@@ -159,16 +178,7 @@ def build_random_model(
 
     spec = SPECS[name]
     target = pick_device(device)
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(0)
-        network_class: Any = SamModel if spec.family == "sam" else Sam2Model
-        network = network_class(spec.transformers_config()).eval()
-    finally:
-        torch.random.set_rng_state(generator_state)
-    randomize_weights(network, seed=0)
-    if coherent:
-        make_masks_coherent(network)
+    network = _random_network(_network_class(spec.family), spec.transformers_config(), 0, coherent)
     network = network.to(target, dtype or dtype_for(target))
     engine = SamSegmentationModel if spec.family == "sam" else Sam2SegmentationModel
     return engine(name, network, "random weights", 0.0)

@@ -101,14 +101,14 @@ def compute_embedding(self: Any, image_id: int) -> str:
         model = load_model(spec)
         pixels = embeddings.model_input(image)
         embeddings.store(key, embedding_to_bytes(model.encode(pixels)))
-    except InferenceError as error:
-        # Not transient: a missing model or an unusable image will not fix itself.
-        # `embed_missing` re-queues failed images once the cause is fixed.
-        rows.update(embedding_attempts=F("embedding_attempts") - 1)
-        _set_status(image, EmbeddingStatus.FAILED, str(error))
-        return "failed"
     except Exception as error:
+        # The attempt ended in an error we saw, not a dead worker: it does not count.
         rows.update(embedding_attempts=F("embedding_attempts") - 1)
+        if isinstance(error, InferenceError):
+            # Not transient: a missing model or an unusable image will not fix itself.
+            # `embed_missing` re-queues failed images once the cause is fixed.
+            _set_status(image, EmbeddingStatus.FAILED, str(error))
+            return "failed"
         if not is_transient(error):
             logger.exception("embedding image %s failed", image_id)
             _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")

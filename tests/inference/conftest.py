@@ -6,6 +6,7 @@ through the same local-directory spec path as real weights. Nothing is downloade
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +22,33 @@ from inference.testing import save_tiny_sam, save_tiny_sam2
 IMAGE_HEIGHT, IMAGE_WIDTH = 600, 900
 
 
-@pytest.fixture(scope="package", autouse=True)
-def exact_precision() -> Iterator[None]:
+@contextlib.contextmanager
+def float32_loads() -> Iterator[None]:
     """Engine tests check our math against transformers' float32 reference, to
     float32 tolerances; bfloat16 rounding (the default on some CPUs) is not ours to
     test there. The app's tests run in whatever precision production picks."""
     before = os.environ.get("ANYMASK_DTYPE")
     os.environ["ANYMASK_DTYPE"] = "float32"
-    yield
-    if before is None:
-        os.environ.pop("ANYMASK_DTYPE", None)
-    else:
-        os.environ["ANYMASK_DTYPE"] = before
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ANYMASK_DTYPE", None)
+        else:
+            os.environ["ANYMASK_DTYPE"] = before
+
+
+@pytest.fixture(scope="package", autouse=True)
+def exact_precision() -> Iterator[None]:
+    """Every model a test of this package loads itself is float32 (see above)."""
+    with float32_loads():
+        yield
+
+
+def load_float32(path: Path) -> SegmentationModel:
+    # Session fixtures are set up before the package's autouse one: pin it here too.
+    with float32_loads():
+        return load_model(str(path), device="cpu")
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +79,7 @@ def family(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def model(family: str, sam_dir: Path, sam2_dir: Path) -> SegmentationModel:
-    return load_model(str(sam_dir if family == "sam" else sam2_dir), device="cpu")
+    return load_float32(sam_dir if family == "sam" else sam2_dir)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +89,7 @@ def embedding(model: SegmentationModel, image: np.ndarray) -> Embedding:
 
 @pytest.fixture(scope="session")
 def sam_model(sam_dir: Path) -> SegmentationModel:
-    return load_model(str(sam_dir), device="cpu")
+    return load_float32(sam_dir)
 
 
 @pytest.fixture(scope="session")

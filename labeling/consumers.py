@@ -15,15 +15,12 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib import auth
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
 from inference import MAX_POINTS, Prompt, PromptError
@@ -36,7 +33,7 @@ from labeling.models import (
     EmbeddingStatus,
     Image,
 )
-from labeling.permissions import Ability, Access, ProjectNotFound, project_access
+from labeling.permissions import Ability, ProjectNotFound, project_access
 from labeling.services.annotations import (
     AnnotationNotFound,
     VersionConflict,
@@ -48,6 +45,7 @@ from labeling.services.annotations import (
     image_annotations,
 )
 from labeling.services.errors import ServiceError
+from labeling.socket_access import AccessCheck, Authorized, Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +65,6 @@ class Refusal(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code, self.detail = code, detail
-
-
-class Forbidden(Exception):
-    """Access is gone (or never was): reply `forbidden`, then close the socket."""
 
 
 # ---------------------------------------------------------------- frame parsing
@@ -220,38 +214,6 @@ class TokenBucket:
 # Each runs in Channels' database thread (database_sync_to_async).
 
 
-def session_user(session_key: str | None) -> User | AnonymousUser:
-    """Who the session belongs to *now*: logged out, deactivated or password changed
-    all give AnonymousUser, exactly as for an HTTP request with that cookie."""
-    if not session_key:
-        return AnonymousUser()
-    engine = import_module(settings.SESSION_ENGINE)
-    request: Any = SimpleNamespace(session=engine.SessionStore(session_key))
-    user = auth.get_user(request)
-    return user if isinstance(user, User) else AnonymousUser()
-
-
-@dataclass(frozen=True)
-class Authorized:
-    user: User
-    image: Image
-    access: Access
-
-
-def authorize(session_key: str | None, user_id: int, image_id: int) -> Authorized:
-    user = session_user(session_key)
-    if not isinstance(user, User) or user.pk != user_id:
-        raise Forbidden("You are no longer logged in.")
-    image = Image.objects.filter(pk=image_id).first()
-    if image is None:
-        raise Forbidden("This image no longer exists.")
-    try:
-        access = project_access(user, image.project_id, Ability.VIEW)
-    except (ProjectNotFound, PermissionDenied):
-        raise Forbidden("You no longer have access to this project.") from None
-    return Authorized(user, image, access)
-
-
 def connect_state(user: Any, image_id: int) -> dict[str, Any] | None:
     """The `hello` push, or None if the user may not see the image (or there is none)."""
     image = Image.objects.filter(pk=image_id).first()
@@ -359,6 +321,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.user_id = user.pk
+        self.access = AccessCheck(self.session_key, self.user_id, self.image_id)
         self.project_id = hello.pop("_project")
         self.embedding = (hello["image"]["embedding"], hello.pop("_embedding_error"))
         self.bucket = TokenBucket(settings.ANYMASK_WS_RATE, settings.ANYMASK_WS_BURST)
@@ -428,21 +391,21 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.closed = True
         await self.close(code=FORBIDDEN_CLOSE_CODE)
 
-    async def authorize(self, *abilities: Ability) -> Authorized:
-        allowed = await database_sync_to_async(authorize)(
-            self.session_key, self.user_id, self.image_id
-        )
+    async def authorize(self, *abilities: Ability, fresh: bool = True) -> Authorized:
+        """Access now, or `Forbidden`. Writes want `fresh` model instances; prompts and
+        pings take the one-query fingerprint check (`socket_access`)."""
+        allowed = await database_sync_to_async(self.access)(fresh)
         for ability in abilities:
             if not allowed.access.can(ability):
                 raise Forbidden(f"Your role ({allowed.access.role}) cannot {ability.value} masks.")
         return allowed
 
     async def on_ping(self, seq: int, message: dict[str, Any]) -> None:
-        await self.authorize()
+        await self.authorize(fresh=False)
         await self.send_json({"type": "pong", "seq": seq})
 
     async def on_prompt(self, seq: int, message: dict[str, Any]) -> None:
-        allowed = await self.authorize(Ability.ANNOTATE)
+        allowed = await self.authorize(Ability.ANNOTATE, fresh=False)
         image = allowed.image
         request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
         try:  # checked now, so a bad prompt never supersedes a good one

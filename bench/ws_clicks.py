@@ -44,6 +44,8 @@ class Tally:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     decode_ms: list[float] = field(default_factory=list)
+    # Latency minus the server's decode: queueing, access checks, transport, JSON.
+    overhead_ms: list[float] = field(default_factory=list)
 
     def error(self, what: str) -> None:
         self.errors += 1
@@ -134,8 +136,10 @@ async def client(
                 message = json.loads(frame)
                 kind, seq = message.get("type"), message.get("seq")
                 if kind == "masks" and seq in sent:
-                    tally.latencies.append(time.perf_counter() - sent.pop(seq))
+                    latency = time.perf_counter() - sent.pop(seq)
+                    tally.latencies.append(latency)
                     tally.decode_ms.append(message["decode_ms"])
+                    tally.overhead_ms.append(latency * 1000 - message["decode_ms"])
                 elif kind == "superseded" and seq in sent:
                     sent.pop(seq)
                     tally.superseded += 1
@@ -194,6 +198,9 @@ def summarize(args: argparse.Namespace, tally: Tally) -> dict[str, Any]:
         "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
         "decode_p50_ms": round(float(np.median(tally.decode_ms)), 1) if tally.decode_ms else None,
+        "overhead_p50_ms": (
+            round(float(np.median(tally.overhead_ms)), 1) if tally.overhead_ms else None
+        ),
         "errors": tally.errors,
         "superseded": tally.superseded,
     }
@@ -201,7 +208,8 @@ def summarize(args: argparse.Namespace, tally: Tally) -> dict[str, Any]:
         f"{args.clients} clients x {args.rate:g} clicks/s for {args.seconds:g} s: "
         f"{result['masks']} masks, click-to-mask p50 {result['p50_ms']} ms, "
         f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms "
-        f"(server decode p50 {result['decode_p50_ms']} ms); "
+        f"(server decode p50 {result['decode_p50_ms']} ms, "
+        f"the rest p50 {result['overhead_p50_ms']} ms); "
         f"superseded {tally.superseded}, errors {tally.errors}"
     )
     for sample in tally.error_samples:

@@ -235,3 +235,52 @@ class AnnotationEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Annotation history is append-only; rows cannot be deleted.")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SegmentationFormat(models.TextChoices):
+    RLE = "rle", "RLE"
+    POLYGON = "polygon", "Polygons (holes kept)"
+
+
+class Export(models.Model):
+    """One COCO export of a project: its options, its progress and its file."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Annotation statuses to include, e.g. ["approved"].
+    statuses = models.JSONField()
+    segmentation = models.CharField(max_length=8, choices=SegmentationFormat.choices)
+    include_empty = models.BooleanField(default=False)
+    with_images = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    # Progress in images written, out of `total` (set when the export starts).
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # Storage name of the finished file (annotations.json, or a zip with the images).
+    file = models.CharField(max_length=500, blank=True)
+    byte_size = models.PositiveBigIntegerField(default=0)
+    image_count = models.PositiveIntegerField(default=0)
+    annotation_count = models.PositiveIntegerField(default=0)
+    # Masks of an included status left out because they have no category (COCO
+    # requires one); shown next to the export so nobody is surprised.
+    skipped_uncategorized = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.project}"

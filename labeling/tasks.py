@@ -190,6 +190,14 @@ def auto_segment(
     return len(found)
 
 
+@shared_task(name="labeling.tasks.run_export")
+def run_export(export_id: int) -> str:
+    """A COCO export (labeling/services/exports.py); its row records the outcome."""
+    from labeling.services.exports import perform_export
+
+    return perform_export(export_id)
+
+
 def queue_embedding(image_id: int) -> None:
     compute_embedding.apply_async(args=[image_id], queue=settings.CELERY_QUEUE_EMBEDDINGS)
 

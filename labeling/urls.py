@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from labeling.views import categories, images, labeling, members, projects, uploads
+from labeling.views import categories, exports, images, labeling, members, projects, uploads
 
 
 class IdConverter:
@@ -52,6 +52,13 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/file", images.image_file, name="image-file"),
     path(
         f"{project}/images/<id:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
+    ),
+    path(f"{project}/exports/", exports.exports, name="project-exports"),
+    path(f"{project}/exports/status.json", exports.exports_status, name="project-exports-status"),
+    path(
+        f"{project}/exports/<id:export_id>/download",
+        exports.export_download,
+        name="export-download",
     ),
     path(f"{project}/label/", labeling.label_start, name="label-start"),
     path(f"{project}/images/<id:image_id>/label/", labeling.label_page, name="label-page"),

@@ -1,0 +1,160 @@
+"""COCO exports: start one (validated, queued on commit), run it, describe it.
+
+The work itself is `labeling.coco_export`; this module owns the Export row's life:
+queued -> running -> done | failed. The file is written to a temporary file first
+and only then saved to storage, so a failed export never leaves a half-written
+file behind, and a download is always a whole one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from labeling.coco_export import ExportOptions, write_coco, write_zip
+from labeling.models import AnnotationStatus, Export, ExportStatus, Project, SegmentationFormat
+from labeling.services.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STATUSES = (AnnotationStatus.APPROVED,)
+# How often a running export writes its progress to its row (the page polls it).
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+def check_export_options(
+    statuses: Any, segmentation: Any, include_empty: Any, with_images: Any
+) -> ExportOptions:
+    if not isinstance(statuses, list | tuple) or not statuses:
+        raise ServiceError("Pick at least one status to export.", field="statuses")
+    unknown = [s for s in statuses if s not in AnnotationStatus.values]
+    if unknown:
+        raise ServiceError(f"Unknown status {str(unknown[0])[:40]!r}.", field="statuses")
+    if segmentation not in SegmentationFormat.values:
+        raise ServiceError("Segmentation must be RLE or polygons.", field="segmentation")
+    for name, value in (("include_empty", include_empty), ("with_images", with_images)):
+        if not isinstance(value, bool):
+            raise ServiceError(f"{name} must be true or false.", field=name)
+    ordered = tuple(s for s in AnnotationStatus.values if s in statuses)
+    return ExportOptions(ordered, segmentation, include_empty, with_images)
+
+
+def do_start_export(project: Project, user: Any, options: ExportOptions) -> Export:
+    """Create the export's row and queue its job once the row is committed."""
+    from labeling.tasks import run_export
+
+    with transaction.atomic():
+        export = Export.objects.create(
+            project=project,
+            created_by=user,
+            statuses=list(options.statuses),
+            segmentation=options.segmentation,
+            include_empty=options.include_empty,
+            with_images=options.with_images,
+        )
+        transaction.on_commit(lambda: run_export.delay(export.pk))
+    return export
+
+
+def options_of(export: Export) -> ExportOptions:
+    return ExportOptions(
+        tuple(export.statuses), export.segmentation, export.include_empty, export.with_images
+    )
+
+
+def download_name(export: Export) -> str:
+    base = slugify(export.project.name) or "project"
+    return f"{base}-coco-{export.pk}.{'zip' if export.with_images else 'json'}"
+
+
+class _Progress:
+    """Writes (done, total) to the row at most every PROGRESS_EVERY_SECONDS."""
+
+    def __init__(self, export_id: int, offset: int = 0) -> None:
+        self.export_id, self.offset, self.last = export_id, offset, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
+            self.last = now
+            Export.objects.filter(pk=self.export_id).update(
+                done=self.offset + done, total=self.offset + total
+            )
+
+
+def perform_export(export_id: int) -> str:
+    """Run a queued export (the task's body). Idempotent: a duplicate delivery finds
+    the row no longer queued and does nothing."""
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.RUNNING
+    )
+    if claimed != 1:
+        return "not queued"
+    export = Export.objects.select_related("project").get(pk=export_id)
+    work = tempfile.mkdtemp(prefix="anymask-export-")
+    try:
+        options = options_of(export)
+        json_path = os.path.join(work, "annotations.json")
+        with open(json_path, "w", encoding="utf-8") as out:
+            counts, files = write_coco(export.project, options, out, _Progress(export_id))
+        result = json_path
+        if options.with_images:
+            result = os.path.join(work, "export.zip")
+            already = counts.images + counts.annotations
+            with open(result, "wb") as target:
+                write_zip(json_path, files, target, _Progress(export_id, offset=already))
+        name = f"exports/{export.project_id}/{export.pk}/{download_name(export)}"
+        with open(result, "rb") as finished:
+            stored = default_storage.save(name, File(finished))
+        Export.objects.filter(pk=export_id).update(
+            status=ExportStatus.DONE,
+            finished_at=timezone.now(),
+            file=stored,
+            byte_size=os.path.getsize(result),
+            image_count=counts.images,
+            annotation_count=counts.annotations,
+            skipped_uncategorized=counts.skipped_uncategorized,
+        )
+        return "done"
+    except Exception as error:
+        logger.exception("export %s failed", export_id)
+        Export.objects.filter(pk=export_id).update(
+            status=ExportStatus.FAILED,
+            finished_at=timezone.now(),
+            error=f"The export failed: {type(error).__name__}. Nothing was saved; try again.",
+        )
+        return "failed"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def export_json(export: Export) -> dict[str, Any]:
+    """What the exports page shows (and polls) for one export."""
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "done": export.done,
+        "total": export.total,
+        "created_at": export.created_at.isoformat(),
+        "created_by": export.created_by.username if export.created_by else None,
+        "statuses": export.statuses,
+        "segmentation": export.segmentation,
+        "include_empty": export.include_empty,
+        "with_images": export.with_images,
+        "images": export.image_count,
+        "annotations": export.annotation_count,
+        "skipped_uncategorized": export.skipped_uncategorized,
+        "byte_size": export.byte_size,
+        "error": export.error,
+        "download": export.status == ExportStatus.DONE,
+    }

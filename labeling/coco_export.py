@@ -92,6 +92,15 @@ def _chunks(rows: Iterator[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _areas(coded: list[dict[str, Any]]) -> list[int]:
+    # pycocotools' area() makes a throwaway np.array((n,), dtype=uint8), which
+    # numpy 2 refuses for n > 255: ask in batches it can count.
+    areas: list[int] = []
+    for start in range(0, len(coded), 255):
+        areas.extend(int(a) for a in coco_mask.area(coded[start : start + 255]))
+    return areas
+
+
 def _polygons(rle: dict[str, Any], bbox: np.ndarray) -> list[list[float]]:
     """Polygons of one stored mask, traced inside its bbox only (a 1-pixel margin
     keeps the outline closed), then shifted back to image coordinates."""
@@ -113,7 +122,9 @@ def write_coco(
     image's (file_name, storage name) for a zip. `progress(done, total)` is called
     per chunk; total is images + annotations."""
     images = exported_images(project, options)
-    annotations = exported_annotations(project, options).filter(image__in=images)
+    # Every exported mask's image is exported (without include_empty, images are
+    # chosen for having one), so the masks need no join against the images.
+    annotations = exported_annotations(project, options)
     total = images.count() + annotations.count()
     skipped = Annotation.objects.filter(
         image__project=project, status__in=options.statuses, category__isnull=True
@@ -152,7 +163,7 @@ def write_coco(
     )
     for chunk in _chunks(mask_rows.iterator(chunk_size=CHUNK)):
         coded = [{"size": r[3]["size"], "counts": r[3]["counts"].encode()} for r in chunk]
-        areas = coco_mask.area(coded)
+        areas = _areas(coded)
         boxes = coco_mask.toBbox(coded)
         for (pk, image_id, category_id, rle), area, box in zip(chunk, areas, boxes, strict=True):
             segmentation = rle if options.segmentation == "rle" else _polygons(rle, box)

@@ -269,3 +269,22 @@ def test_another_projects_export_id_is_not_found(
     outsider = personas.client("outsider")
     own = personas.outsider.memberships.get().project_id
     assert outsider.get(f"/projects/{own}/exports/{export.pk}/download").status_code == 404
+
+
+def test_hundreds_of_masks_in_one_chunk_keep_their_areas(
+    personas: Personas, labeled: dict[str, Any], default_queue: str, tmp_path: Path
+) -> None:
+    # pycocotools' area() cannot count past 255 masks per call under numpy 2.
+    image, car = labeled["images"][2], labeled["categories"][0]
+    for i in range(300):
+        do_create_annotation(
+            image, personas.owner, rle=rle_encode(square(i % 40, i % 25, 1 + i % 17)),
+            source="manual", category_id=car.pk, status="approved",
+        )  # fmt: skip
+    client = personas.client("owner")
+    coco = load_coco(
+        download(client, personas, export_via_page(client, personas, default_queue)), tmp_path
+    )
+    squares = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=[image.pk]))]
+    assert len(squares) == 300
+    assert sorted(a["area"] for a in squares) == sorted((1 + i % 17) ** 2 for i in range(300))

@@ -44,6 +44,7 @@ from labeling.services.annotations import (
     find_accepted,
     image_annotations,
 )
+from labeling.services.claims import touch_claim
 from labeling.services.errors import ServiceError
 from labeling.socket_access import AccessCheck, Authorized, Forbidden
 
@@ -54,6 +55,7 @@ MAX_SEQ = 2**53  # integers a browser's JSON numbers hold exactly
 MAX_CLICKS = 1_000_000
 MAX_SECONDS = 7 * 24 * 3600.0
 MAX_PREVIEW_SIDE = 65_536
+CLAIM_TOUCH_SECONDS = 60
 # Statuses people set by hand; "proposed" belongs to machine proposals.
 ANNOTATE_STATUSES = {AnnotationStatus.DRAFT, AnnotationStatus.SUBMITTED}
 REVIEW_STATUSES = {AnnotationStatus.APPROVED, AnnotationStatus.REJECTED}
@@ -329,6 +331,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.decoder: asyncio.Task[None] | None = None
         self.poller: asyncio.Task[None] | None = None
         self.latest: LatestMasks | None = None
+        self.claim_kept = -math.inf
+        self.background: set[asyncio.Future[None]] = set()
         await self.channel_layer.group_add(project_group(self.project_id), self.channel_name)
         await self.accept()
         self.closed = False
@@ -404,8 +408,21 @@ class ImageConsumer(AsyncWebsocketConsumer):
         await self.authorize(fresh=False)
         await self.send_json({"type": "pong", "seq": seq})
 
+    def keep_claim(self) -> None:
+        """Work on the image keeps the user's claim on it live (at most a write a
+        minute, off the reply's path)."""
+        now = time.monotonic()
+        if now - self.claim_kept < CLAIM_TOUCH_SECONDS:
+            return
+        self.claim_kept = now
+        touch = database_sync_to_async(touch_claim)(self.image_id, self.user_id)
+        task = asyncio.ensure_future(touch)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def on_prompt(self, seq: int, message: dict[str, Any]) -> None:
         allowed = await self.authorize(Ability.ANNOTATE, fresh=False)
+        self.keep_claim()
         image = allowed.image
         request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
         try:  # checked now, so a bad prompt never supersedes a good one
@@ -497,6 +514,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
         }
         rle = rle_field(message) if index is None else None
         allowed = await self.authorize(Ability.ANNOTATE)
+        self.keep_claim()
         # A retry (same key, maybe after a reconnect) gets the saved mask back even
         # though this connection never saw the masks its candidate index refers to.
         saved = await database_sync_to_async(accepted_reply)(allowed.image, key)

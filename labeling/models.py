@@ -121,6 +121,13 @@ class Image(models.Model):
     # Counts task starts, so an image that kills its worker each time (out of memory,
     # say) is given up on instead of being redelivered forever.
     embedding_attempts = models.PositiveSmallIntegerField(default=0)
+    # The work queue: who "next image" handed this image to, and when they last
+    # worked on it (labeling/services/claims.py). Stale after ANYMASK_CLAIM_MINUTES.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

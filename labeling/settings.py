@@ -172,6 +172,10 @@ ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
 # directories the operator installed). Arbitrary paths are never accepted from users.
 ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 
+# "Next image" claims an image for its annotator; a claim nobody has worked under for
+# this long is free for the next person (labeling/services/claims.py).
+ANYMASK_CLAIM_MINUTES = env_int("ANYMASK_CLAIM_MINUTES", 30, minimum=1)
+
 # --- Labeling websocket (docs/protocol.md) -----------------------------------------
 # Decoding runs in this many threads per web process, whatever the number of sockets;
 # each socket has at most one prompt decoding and one waiting (the latest wins). One

@@ -19,8 +19,10 @@ import asyncio
 import io
 import json
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +32,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -678,6 +681,21 @@ def test_a_hover_preview_never_pushes_out_a_waiting_click(
     assert all(job.result(10) for job in busy)
     replies = {reply["seq"]: reply["type"] for reply in (socket.receive(), socket.receive())}
     assert replies == {1: "masks", 2: "masks"}
+
+
+def test_working_on_an_image_keeps_its_claim_alive(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    stale = timezone.now() - timedelta(minutes=20)
+    Image.objects.filter(pk=image.pk).update(claimed_by=personas.annotator, claimed_at=stale)
+    socket, _ = open_socket(runner, personas.annotator, image)
+    masks_for(socket, click(1))
+    deadline = time.monotonic() + 10
+    while Image.objects.get(pk=image.pk).claimed_at == stale and time.monotonic() < deadline:
+        time.sleep(0.05)
+    claimed = Image.objects.get(pk=image.pk)
+    assert claimed.claimed_by == personas.annotator
+    assert claimed.claimed_at is not None and claimed.claimed_at > stale
 
 
 # ---------------------------------------------------------------------- pushes

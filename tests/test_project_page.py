@@ -46,7 +46,13 @@ def test_status_feed_reports_counts_and_each_image(personas: Personas) -> None:
     data = personas.client("reviewer").get(url).json()
     assert data["counts"]["images"] == 1
     assert data["images"] == [
-        {"id": image.pk, "labeling": "unlabeled", "embedding": "running", "embedding_error": ""}
+        {
+            "id": image.pk,
+            "labeling": "unlabeled",
+            "embedding": "running",
+            "embedding_error": "",
+            "claimed_by": None,
+        }
     ]
 
 

@@ -23,6 +23,7 @@ from PIL import ImageOps
 
 from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
+from labeling.services.claims import claim_next, claim_opened
 from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT, to_rgb
 from labeling.views import AuthedRequest
 
@@ -43,11 +44,15 @@ NEIGHBOURS = ("prev", "next", "next-unlabeled")
 def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpResponse:
     access = project_access(request.user, project_id)
     image = get_object_or_404(Image, project=access.project, pk=image_id)
+    can_annotate = access.can(Ability.ANNOTATE)
+    # Opening an image claims it for an annotator, unless somebody else holds it.
+    holder = claim_opened(image, request.user) if can_annotate else None
     context = {
         "access": access,
         "project": access.project,
         "image": image,
-        "can_annotate": access.can(Ability.ANNOTATE),
+        "can_annotate": can_annotate,
+        "claimed_by_other": holder.username if holder else None,
         "ws_path": f"/ws/images/{image.pk}/",
         "go": {
             which.replace("-", "_"): reverse("label-go", args=[project_id, image.pk, which])
@@ -71,6 +76,9 @@ def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str)
         target = images.filter(pk__lt=image_id).order_by("-pk").first()
     elif which == "next":
         target = images.filter(pk__gt=image_id).order_by("pk").first()
+    elif access.can(Ability.ANNOTATE):
+        # The work queue: an unlabeled image nobody else is working on, claimed now.
+        target = claim_next(access.project, request.user, after=image_id)
     else:
         unlabeled = images.filter(labeling_status=LabelingStatus.UNLABELED).exclude(pk=image_id)
         # Wrap around: images before this one may still be unlabeled.
@@ -89,10 +97,14 @@ def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str)
 @login_required
 @require_GET
 def label_start(request: AuthedRequest, project_id: int) -> HttpResponseRedirect:
-    """The project's first unlabeled image (or its first image if all are labeled)."""
+    """The project's first unlabeled image nobody else is working on (claimed for an
+    annotator), or its first image if all are labeled."""
     access = project_access(request.user, project_id)
     images = Image.objects.filter(project=access.project).order_by("pk")
-    target = images.filter(labeling_status=LabelingStatus.UNLABELED).first() or images.first()
+    if access.can(Ability.ANNOTATE):
+        target = claim_next(access.project, request.user) or images.first()
+    else:
+        target = images.filter(labeling_status=LabelingStatus.UNLABELED).first() or images.first()
     if target is None:
         messages.info(request, "Upload images before labeling.")
         return redirect("project-detail", project_id=project_id)

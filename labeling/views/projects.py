@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from labeling.forms import ProjectForm
 from labeling.models import Image, Project
 from labeling.permissions import Ability, project_access
+from labeling.services.claims import live_claims
 from labeling.services.errors import ServiceError
 from labeling.services.models_choice import do_update_project
 from labeling.services.projects import do_create_project, project_counts, projects_for
@@ -38,6 +39,9 @@ def project_create(request: AuthedRequest) -> HttpResponse:
 def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     access = project_access(request.user, project_id)
     page = _image_page(access.project, request.GET.get("page"))
+    claims = live_claims(access.project, [image.pk for image in page])
+    for image in page:
+        image.claimed_name = claims.get(image.pk)  # type: ignore[attr-defined]
     context = {
         "access": access,
         "project": access.project,
@@ -62,14 +66,22 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
     """Counts and per-image statuses; the project page polls this to stay current."""
     access = project_access(request.user, project_id)
     page = _image_page(access.project, request.GET.get("page"))
-    rows = Image.objects.filter(pk__in=[image.pk for image in page]).values_list(
+    ids = [image.pk for image in page]
+    rows = Image.objects.filter(pk__in=ids).values_list(
         "id", "labeling_status", "embedding_status", "embedding_error"
     )
+    claims = live_claims(access.project, ids)
     return JsonResponse(
         {
             "counts": project_counts(access.project),
             "images": [
-                {"id": pk, "labeling": lab, "embedding": emb, "embedding_error": err}
+                {
+                    "id": pk,
+                    "labeling": lab,
+                    "embedding": emb,
+                    "embedding_error": err,
+                    "claimed_by": claims.get(pk),
+                }
                 for pk, lab, emb, err in rows
             ],
             "upload_url": reverse("image-upload", args=[project_id]),

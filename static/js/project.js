@@ -33,6 +33,11 @@ async function refresh() {
       if (!tile) continue;
       setBadge(tile.querySelector('[data-field="embedding"]'), "embedding", image.embedding, image.embedding_error);
       setBadge(tile.querySelector('[data-field="labeling"]'), "labeling", image.labeling);
+      const claim = tile.querySelector('[data-field="claim"]');
+      if (claim) {
+        claim.hidden = !image.claimed_by;
+        claim.textContent = image.claimed_by ? `✎ ${image.claimed_by}` : "";
+      }
     }
   } catch {
     // Offline for a moment: the next poll tries again.

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Category, Image, Membership, Project
+from labeling.models import Category, Export, ExportStatus, Image, Membership, Project
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, image_bytes
 
@@ -37,6 +39,12 @@ def target(personas: Personas) -> Target:
     image = do_add_image(personas.project, personas.owner, io.BytesIO(image_bytes()), "a.png")
     category = Category.objects.create(project=personas.project, name="car")
     membership = Membership.objects.get(project=personas.project, user=personas.reviewer)
+    # A finished export to download (its file is what an export job would store).
+    stored = default_storage.save(f"exports/{personas.project.pk}/a.json", ContentFile(b"{}"))
+    Export.objects.create(
+        project=personas.project, statuses=["approved"], segmentation="rle",
+        status=ExportStatus.DONE, file=stored,
+    )  # fmt: skip
     return Target(personas.project.pk, image.pk, category.pk, membership.pk)
 
 
@@ -73,6 +81,16 @@ def upload(client: Client, t: Target) -> Response:
 
 def label_go(client: Client, t: Target) -> Response:
     return client.get(reverse("label-go", args=[t.project_id, t.image_id, "next-unlabeled"]))
+
+
+def export_download(client: Client, t: Target) -> Response:
+    export = Export.objects.filter(project_id=t.project_id).first()
+    export_id = export.pk if export else 1  # a missing project has none
+    return client.get(reverse("export-download", args=[t.project_id, export_id]))
+
+
+def exports_of(t: Target) -> object:
+    return Export.objects.filter(project_id=t.project_id).count()
 
 
 def members_of(t: Target) -> object:
@@ -122,6 +140,14 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (post("category-delete", {}, "category"), ADMIN_ACTION, categories_of),
     (get("image-upload-page"), ADMIN_PAGE, None),
     (upload, ADMIN_PAGE, images_of),
+    (get("project-exports"), ADMIN_PAGE, None),
+    (get("project-exports-status"), ADMIN_PAGE, None),
+    (
+        post("project-exports", {"statuses": ["approved"], "segmentation": "rle"}),
+        ADMIN_ACTION,
+        exports_of,
+    ),
+    (export_download, ADMIN_PAGE, None),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path("projects/new/", projects.project_create, name="project-create"),
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{project}/status.json", projects.project_status, name="project-status"),
+    path(f"{project}/dashboard/", projects.project_dashboard, name="project-dashboard"),
     path(f"{project}/settings/", projects.project_settings, name="project-settings"),
     path(f"{project}/members/", members.members, name="project-members"),
     path(f"{project}/members/<id:membership_id>/role", members.member_role, name="member-role"),

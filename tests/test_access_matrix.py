@@ -108,6 +108,7 @@ def images_of(t: Target) -> object:
 VIEWERS = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404}
 ADMIN_PAGE = {"owner": 200, "annotator": 403, "reviewer": 403, "outsider": 404}
 ADMIN_ACTION = {"owner": 302, "annotator": 403, "reviewer": 403, "outsider": 404}
+REVIEW_PAGE = {"owner": 200, "annotator": 403, "reviewer": 200, "outsider": 404}
 REDIRECTS = {"owner": 302, "annotator": 302, "reviewer": 302, "outsider": 404}
 
 # (request, expected status per persona, the state an allowed request changes)
@@ -120,6 +121,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("image-display", "image"), VIEWERS, None),
     (get("label-start"), REDIRECTS, None),
     (label_go, REDIRECTS, None),
+    (get("project-dashboard"), REVIEW_PAGE, None),
     (get("project-members"), ADMIN_PAGE, None),
     (get("project-settings"), ADMIN_PAGE, None),
     (

@@ -12,6 +12,7 @@ from labeling.forms import ProjectForm
 from labeling.models import Image, Project
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
+from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
 from labeling.services.models_choice import do_update_project
 from labeling.services.projects import do_create_project, project_counts, projects_for
@@ -106,3 +107,17 @@ def project_settings(request: AuthedRequest, project_id: int) -> HttpResponse:
     context = {"access": access, "project": access.project, "form": form}
     status = 400 if form.errors else 200
     return render(request, "labeling/project_settings.html", context, status=status)
+
+
+@login_required
+@require_GET
+def project_dashboard(request: AuthedRequest, project_id: int) -> HttpResponse:
+    """Progress and per-annotator figures, for reviewers and admins."""
+    access = project_access(request.user, project_id, Ability.REVIEW)
+    context = {
+        "access": access,
+        "project": access.project,
+        "progress": progress(access.project),
+        "annotators": annotator_stats(access.project),
+    }
+    return render(request, "labeling/dashboard.html", context)

@@ -63,6 +63,7 @@ urlpatterns = [
     ),
     path(f"{project}/label/", labeling.label_start, name="label-start"),
     path(f"{project}/images/<id:image_id>/label/", labeling.label_page, name="label-page"),
+    path(f"{project}/images/<id:image_id>/submit", labeling.image_submit, name="image-submit"),
     path(
         f"{project}/images/<id:image_id>/label/<str:which>",
         labeling.label_go,

@@ -11,13 +11,16 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import Image, LabelingStatus, Membership, Role
+from inference.masks import rle_encode
+from labeling.models import Annotation, AnnotationEvent, Image, LabelingStatus, Membership, Role
+from labeling.services.annotations import do_create_annotation
 from labeling.services.claims import claim_next
 from tests.conftest import Personas, make_user
 
@@ -127,3 +130,33 @@ def test_reviewers_browse_without_claiming(personas: Personas, images: list[Imag
     assert next_image(rita, personas, images[0]) == images[1].pk
     rita.get(f"/projects/{personas.project.pk}/images/{images[1].pk}/label/")
     assert not Image.objects.filter(claimed_by__isnull=False).exists()
+
+
+def test_submitting_sends_the_image_to_review_and_hands_out_the_next(
+    personas: Personas, images: list[Image]
+) -> None:
+    mask = np.zeros((10, 10), bool)
+    mask[1:4, 1:4] = True
+    annie = personas.client("annotator")
+    mine = next_image(annie, personas, images[-1])
+    assert mine is not None
+    image = Image.objects.get(pk=mine)
+    draft = do_create_annotation(image, personas.annotator, rle=rle_encode(mask), source="sam")
+    approved = do_create_annotation(
+        image, personas.annotator, rle=rle_encode(mask), source="sam", status="approved"
+    )
+    response = annie.post(f"/projects/{personas.project.pk}/images/{mine}/submit")
+    assert response.status_code == 302
+    following = int(response["Location"].rstrip("/").split("/")[-2])
+    assert following != mine
+    image.refresh_from_db()
+    assert image.labeling_status == LabelingStatus.SUBMITTED and image.claimed_by is None
+    assert Annotation.objects.get(pk=draft.pk).status == "submitted"
+    assert Annotation.objects.get(pk=approved.pk).status == "approved"  # review's word stands
+    assert AnnotationEvent.objects.filter(annotation_id=draft.pk, action="updated").exists()
+    assert Image.objects.get(pk=following).claimed_by == personas.annotator
+    # Only people who annotate submit.
+    rita = personas.client("reviewer")
+    assert (
+        rita.post(f"/projects/{personas.project.pk}/images/{following}/submit").status_code == 403
+    )

@@ -338,6 +338,11 @@ def test_navigation_and_help(page: Any, server: AsgiServer, worker: Worker, tiny
     page.goto(f"{server.url}/projects/{project.pk}/")
     page.get_by_role("link", name="Start labeling").click()
     expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[0].pk}/label/")
+    # Done with it: Shift+Enter sends it to review, and the work queue hands out the next.
+    expect(page.locator("#label-app")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("Shift+Enter")
+    expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[2].pk}/label/")
+    assert Image.objects.get(pk=images[0].pk).labeling_status == "submitted"
 
 
 def test_a_50_megapixel_image_opens_and_accept_stores_a_full_size_mask(

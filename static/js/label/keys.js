@@ -25,6 +25,7 @@ export const SHORTCUTS = [
   { group: "Images", keys: [","], id: "prev", text: "Previous image" },
   { group: "Images", keys: ["."], id: "next", text: "Next image" },
   { group: "Images", keys: ["N"], id: "next-unlabeled", text: "Next unlabeled image" },
+  { group: "Images", keys: ["Shift+Enter"], id: "submit", text: "Submit this image for review, go to the next" },
   { group: "Help", keys: ["?"], id: "help", text: "Show this help" },
 ];
 
@@ -50,7 +51,7 @@ export function shortcutFor(event) {
     case "]": return "brush-larger";
     case "Tab": return event.shiftKey ? "cycle-back" : "cycle";
     case "1": case "2": case "3": return `candidate:${key}`;
-    case "Enter": return "accept";
+    case "Enter": return event.shiftKey ? "submit" : "accept";
     case "Escape": return "discard";
     case "Delete": case "Backspace": return "delete";
     case "o": case "O": return "overlays";

@@ -767,15 +767,23 @@ const clampX = (x) => Math.max(0, Math.min(state.width - 0.01, x));
 const clampY = (y) => Math.max(0, Math.min(state.height - 0.01, y));
 const inside = (x, y) => x >= 0 && y >= 0 && x < state.width && y < state.height;
 
-function go(which) {
-  const url = info[`${which}Url`];
-  if (!url) return;
+/** May the page leave this image now? Never with masks still being saved. */
+function mayLeave() {
   if (state.outbox.size) {
     say("Still saving; the page will move on once your masks are stored.", "warn");
-    return;
+    return false;
   }
-  if (state.current && !window.confirm("Leave this image and discard the unsaved mask?")) return;
-  window.location.assign(url);
+  return !state.current || window.confirm("Leave this image and discard the unsaved mask?");
+}
+
+function go(which) {
+  const url = info[`${which}Url`];
+  if (url && mayLeave()) window.location.assign(url);
+}
+
+function submitImage() {
+  const form = $("#submit-image");
+  if (form && mayLeave()) form.submit();
 }
 
 // ---- Keyboard -----------------------------------------------------------------------
@@ -811,6 +819,7 @@ function onKey(event) {
     prev: () => go("prev"),
     next: () => go("next"),
     "next-unlabeled": () => go("nextUnlabeled"),
+    submit: submitImage,
     help: () => help.showModal(),
   };
   const action = actions[name];
@@ -859,6 +868,7 @@ function wire() {
   for (const link of root.querySelectorAll("[data-go]")) {
     link.addEventListener("click", (event) => { event.preventDefault(); go(link.dataset.go); });
   }
+  $("#submit-image")?.addEventListener("submit", (event) => { if (!mayLeave()) event.preventDefault(); });
   window.addEventListener("keydown", onKey);
   window.addEventListener("beforeunload", (event) => {
     if (state.outbox.size) event.preventDefault(); // unsaved masks: ask before leaving

@@ -109,6 +109,7 @@ VIEWERS = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404}
 ADMIN_PAGE = {"owner": 200, "annotator": 403, "reviewer": 403, "outsider": 404}
 ADMIN_ACTION = {"owner": 302, "annotator": 403, "reviewer": 403, "outsider": 404}
 REVIEW_PAGE = {"owner": 200, "annotator": 403, "reviewer": 200, "outsider": 404}
+ANNOTATE_ACTION = {"owner": 302, "annotator": 302, "reviewer": 403, "outsider": 404}
 REDIRECTS = {"owner": 302, "annotator": 302, "reviewer": 302, "outsider": 404}
 
 # (request, expected status per persona, the state an allowed request changes)
@@ -121,6 +122,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("image-display", "image"), VIEWERS, None),
     (get("label-start"), REDIRECTS, None),
     (label_go, REDIRECTS, None),
+    (post("image-submit", {}, "image"), ANNOTATE_ACTION, None),
     (get("project-dashboard"), REVIEW_PAGE, None),
     (get("project-members"), ADMIN_PAGE, None),
     (get("project-settings"), ADMIN_PAGE, None),

@@ -128,6 +128,18 @@ class Image(models.Model):
         related_name="+",
     )  # fmt: skip
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Review (labeling/services/review.py): who submitted the image, and the last
+    # decision on the whole image, whose comment the annotator sees on the image.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True, max_length=2000)
 
     class Meta:
         constraints = [

@@ -4,7 +4,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from labeling.views import categories, exports, images, labeling, members, projects, uploads
+from labeling.views import (
+    categories,
+    exports,
+    images,
+    labeling,
+    members,
+    projects,
+    review,
+    uploads,
+)
 
 
 class IdConverter:
@@ -63,7 +72,9 @@ urlpatterns = [
     ),
     path(f"{project}/label/", labeling.label_start, name="label-start"),
     path(f"{project}/images/<id:image_id>/label/", labeling.label_page, name="label-page"),
-    path(f"{project}/images/<id:image_id>/submit", labeling.image_submit, name="image-submit"),
+    path(f"{project}/images/<id:image_id>/submit", review.image_submit, name="image-submit"),
+    path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
+    path(f"{project}/review/", review.review_page, name="project-review"),
     path(
         f"{project}/images/<id:image_id>/label/<str:which>",
         labeling.label_go,

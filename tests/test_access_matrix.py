@@ -108,6 +108,7 @@ def images_of(t: Target) -> object:
 VIEWERS = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404}
 ADMIN_PAGE = {"owner": 200, "annotator": 403, "reviewer": 403, "outsider": 404}
 ADMIN_ACTION = {"owner": 302, "annotator": 403, "reviewer": 403, "outsider": 404}
+REVIEW_ACTION = {"owner": 302, "annotator": 403, "reviewer": 302, "outsider": 404}
 REVIEW_PAGE = {"owner": 200, "annotator": 403, "reviewer": 200, "outsider": 404}
 ANNOTATE_ACTION = {"owner": 302, "annotator": 302, "reviewer": 403, "outsider": 404}
 REDIRECTS = {"owner": 302, "annotator": 302, "reviewer": 302, "outsider": 404}
@@ -124,6 +125,8 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (label_go, REDIRECTS, None),
     (post("image-submit", {}, "image"), ANNOTATE_ACTION, None),
     (get("project-dashboard"), REVIEW_PAGE, None),
+    (get("project-review"), REVIEW_PAGE, None),
+    (post("image-review", {"decision": "approve"}, "image"), REVIEW_ACTION, None),
     (get("project-members"), ADMIN_PAGE, None),
     (get("project-settings"), ADMIN_PAGE, None),
     (

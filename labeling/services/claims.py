@@ -43,8 +43,19 @@ def _claimable(project: Project, user: User, now: datetime) -> QuerySet[Image]:
 
 
 def claim_next(project: Project, user: User, after: int | None = None) -> Image | None:
-    """Claim the first free unlabeled image after image id `after` (wrapping round),
-    releasing the user's other claims in the project. None if there is none."""
+    """The user's own rejected image, if any (it is theirs to fix), else the first free
+    unlabeled image after image id `after` (wrapping round), claimed; the user's
+    other claims in the project are released. None if there is none."""
+    rejected = Image.objects.filter(
+        project=project, labeling_status=LabelingStatus.REJECTED, submitted_by=user
+    )
+    if after is not None:
+        rejected = rejected.exclude(pk=after)
+    returned = rejected.order_by("pk").first()
+    if returned is not None:  # rejected work comes back to its annotator first
+        Image.objects.filter(pk=returned.pk).update(claimed_by=user, claimed_at=timezone.now())
+        release_claims(project, user, keep=returned.pk)
+        return returned
     tried: set[int] = set()
     while True:
         now = timezone.now()

@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from PIL import Image as PILImage
 from PIL import ImageOps
 
@@ -25,7 +25,6 @@ from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import claim_next, claim_opened
 from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT, to_rgb
-from labeling.services.review import do_submit_image
 from labeling.views import AuthedRequest
 
 logger = logging.getLogger(__name__)
@@ -60,6 +59,9 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
             for which in NEIGHBOURS
         },
         "submit_url": reverse("image-submit", args=[project_id, image.pk]),
+        "can_review": access.can(Ability.REVIEW)
+        and image.labeling_status == LabelingStatus.SUBMITTED,
+        "review_url": reverse("image-review", args=[project_id, image.pk]),
     }
     return render(request, "labeling/label.html", context)
 
@@ -94,23 +96,6 @@ def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str)
         return redirect("project-detail", project_id=project_id)
     messages.info(request, f"This is the {'first' if which == 'prev' else 'last'} image.")
     return redirect("label-page", project_id=project_id, image_id=image_id)
-
-
-@login_required
-@require_POST
-def image_submit(request: AuthedRequest, project_id: int, image_id: int) -> HttpResponse:
-    """The annotator is done: the image goes to review, and the work queue hands
-    them their next image."""
-    access = project_access(request.user, project_id, Ability.ANNOTATE)
-    image = get_object_or_404(Image, project=access.project, pk=image_id)
-    moved = do_submit_image(image, request.user)
-    note = f" with {moved} mask{'s' if moved != 1 else ''}" if moved else ""
-    messages.success(request, f"Submitted {image.original_name}{note} for review.")
-    target = claim_next(access.project, request.user, after=image.pk)
-    if target is None:
-        messages.info(request, "Nothing left unlabeled in this project.")
-        return redirect("project-detail", project_id=project_id)
-    return redirect("label-page", project_id=project_id, image_id=target.pk)
 
 
 @login_required

@@ -371,3 +371,34 @@ def test_a_50_megapixel_image_opens_and_accept_stores_a_full_size_mask(
     expect(page.locator(".ann")).to_have_count(1)
     assert page.evaluate(COUNT_OVERLAY) > 200
     page.screenshot(path=str(SHOTS / "6-fifty-megapixels.png"))
+
+
+def test_a_reviewer_decides_on_one_mask_and_on_the_whole_image(
+    page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    project, images = labeled_project(tiny_sam, worker, images=2)
+    app = open_label_page(page, server, project, images[0])
+    click_image(page, 160, 120)
+    expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
+    page.keyboard.press("Enter")
+    expect(page.locator(".ann:not(.saving)")).to_have_count(1, timeout=SLOW)
+    click_image(page, 60, 40)
+    expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
+    page.keyboard.press("Enter")
+    expect(page.locator(".ann:not(.saving)")).to_have_count(2, timeout=SLOW)
+    page.keyboard.press("Shift+Enter")  # submit: on to the other image
+    expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[1].pk}/label/")
+
+    # fay is an admin, so she reviews too: back to the submitted image.
+    page.goto(f"{server.url}/projects/{project.pk}/review/")
+    page.get_by_role("link", name="Review next").click()
+    expect(page.locator("#label-app")).to_have_attribute("data-ready", "true")
+    first, second = Annotation.objects.filter(image=images[0]).order_by("pk")
+    page.locator(f'[data-annotation-id="{first.pk}"] .review-rejected').click()
+    expect(page.locator(f'[data-annotation-id="{first.pk}"] .ann-status')).to_have_text("rejected")
+    page.locator("#review-comment").fill("The second one is fine")
+    page.get_by_role("button", name="Approve image").click()
+    expect(page.get_by_text("Approved street-0.png")).to_be_visible()
+    assert Image.objects.get(pk=images[0].pk).labeling_status == "approved"
+    statuses = dict(Annotation.objects.filter(image=images[0]).values_list("pk", "status"))
+    assert statuses == {first.pk: "rejected", second.pk: "approved"}

@@ -2,7 +2,7 @@
 // category, area and author, and buttons to show/hide and delete. Rows are rebuilt
 // from state on every change (a few dozen rows; simpler than patching them).
 
-export function renderAnnotationList(list, { annotations, pending, categories, hidden, selected, canEdit }, on) {
+export function renderAnnotationList(list, { annotations, pending, categories, hidden, selected, canEdit, canReview }, on) {
   list.replaceChildren();
   const rows = [...annotations.values()].sort((a, b) => a.id - b.id);
   for (const ann of rows) {
@@ -50,7 +50,23 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
     del.disabled = !canEdit;
     del.addEventListener("click", () => on.remove(ann.id));
 
-    li.append(swatch, name, select, meta, eye, del);
+    const status = document.createElement("span");
+    status.className = `ann-status status-${ann.status}`;
+    status.textContent = ann.status;
+    li.append(swatch, name, select, meta, status, eye, del);
+    if (canReview) {
+      // A reviewer's verdict on this one mask; pressing the current one again is a no-op.
+      for (const [verdict, label] of [["approved", "Approve"], ["rejected", "Reject"]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = `icon review-${verdict}`;
+        button.textContent = label;
+        button.setAttribute("aria-pressed", String(ann.status === verdict));
+        button.title = `${label} mask #${ann.id}`;
+        button.addEventListener("click", () => { if (ann.status !== verdict) on.review(ann.id, verdict); });
+        li.append(button);
+      }
+    }
     list.append(li);
   }
   for (const item of pending) {

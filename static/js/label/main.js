@@ -28,6 +28,7 @@ const state = {
   width: Number(info.width),
   height: Number(info.height),
   canAnnotate: info.canAnnotate === "true",
+  canReview: false, // set from the socket's hello
   tool: "point",
   brush: 12,
   opacity: 0.45,
@@ -483,6 +484,12 @@ function setCategoryOf(id, category) {
   request({ type: "update", id, version: ann.version, category }, { kind: "update", id });
 }
 
+function setStatusOf(id, status) {
+  const ann = state.annotations.get(id);
+  if (!ann || !state.canReview) return;
+  request({ type: "update", id, version: ann.version, status }, { kind: "update", id });
+}
+
 function removeAnnotation(id) {
   const ann = state.annotations.get(id);
   if (!ann || !requireAnnotate()) return;
@@ -516,6 +523,7 @@ function onHello(hello) {
   state.overlays.clear();
   state.requests.clear();
   state.canAnnotate = hello.user.role === "admin" || hello.user.role === "annotator";
+  state.canReview = hello.user.role === "admin" || hello.user.role === "reviewer";
   setEmbedding(hello.image.embedding);
   if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
   if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;
@@ -609,6 +617,7 @@ function renderList() {
     hidden: state.hidden,
     selected: state.selected,
     canEdit: state.canAnnotate,
+    canReview: state.canReview,
   }, {
     select: (id) => select(state.selected === id ? null : id),
     category: setCategoryOf,
@@ -618,6 +627,7 @@ function renderList() {
       renderList();
     },
     remove: removeAnnotation,
+    review: setStatusOf,
   });
   $("#annotation-count").textContent = String(state.annotations.size);
 }

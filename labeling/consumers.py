@@ -34,6 +34,7 @@ from labeling.models import (
     Image,
 )
 from labeling.permissions import Ability, ProjectNotFound, project_access
+from labeling.services import presence
 from labeling.services.annotations import (
     AnnotationNotFound,
     VersionConflict,
@@ -332,12 +333,17 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.poller: asyncio.Task[None] | None = None
         self.latest: LatestMasks | None = None
         self.claim_kept = -math.inf
+        self.presence_kept = time.monotonic()
         self.background: set[asyncio.Future[None]] = set()
         await self.channel_layer.group_add(project_group(self.project_id), self.channel_name)
         await self.accept()
         self.closed = False
         await self.send_json(hello)
         self._watch_embedding()
+        viewers = await database_sync_to_async(presence.arrive)(
+            self.channel_name, self.image_id, self.user_id
+        )
+        await self._publish_presence(viewers)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -345,9 +351,19 @@ class ImageConsumer(AsyncWebsocketConsumer):
             if task is not None:
                 task.cancel()
         if hasattr(self, "project_id"):
+            viewers = await database_sync_to_async(presence.leave)(self.channel_name, self.image_id)
+            await self._publish_presence(viewers)
             await self.channel_layer.group_discard(
                 project_group(self.project_id), self.channel_name
             )
+
+    async def _publish_presence(self, viewers: list[str]) -> None:
+        event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}
+        await self.channel_layer.group_send(project_group(self.project_id), event)
+
+    async def image_presence(self, event: dict[str, Any]) -> None:
+        if event.get("image") == self.image_id:
+            await self.send_json({"type": "presence", "viewers": event.get("viewers", [])})
 
     async def send_json(self, content: dict[str, Any]) -> None:
         if not self.closed:
@@ -406,6 +422,10 @@ class ImageConsumer(AsyncWebsocketConsumer):
 
     async def on_ping(self, seq: int, message: dict[str, Any]) -> None:
         await self.authorize(fresh=False)
+        now = time.monotonic()
+        if now - self.presence_kept >= CLAIM_TOUCH_SECONDS:
+            self.presence_kept = now
+            await database_sync_to_async(presence.touch)(self.channel_name)
         await self.send_json({"type": "pong", "seq": seq})
 
     def keep_claim(self) -> None:

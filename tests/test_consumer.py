@@ -49,6 +49,7 @@ from labeling.models import (
     EmbeddingStatus,
     Image,
     Membership,
+    Presence,
     Project,
 )
 from labeling.services.annotations import do_create_annotation
@@ -112,6 +113,9 @@ class Socket:
 
         self.comm = runner.run(make())
         self.gone = False
+        # Presence pushes (who else has the image open) come whenever sockets open
+        # and close; tests of other things ignore them, the presence test asks.
+        self.skip_presence = True
         runner.sockets.append(self)
 
     def connect(self) -> tuple[bool, Any]:
@@ -130,6 +134,12 @@ class Socket:
 
     def receive(self, timeout: float = 30) -> dict[str, Any]:
         """The next frame as JSON, or {"closed": code} when the server closed."""
+        while True:
+            message = self._receive(timeout)
+            if not (self.skip_presence and message.get("type") == "presence"):
+                return message
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
         output = self.runner.run(self.comm.receive_output(timeout), timeout + 5)
         if output["type"] == "websocket.close":
             self.gone = True
@@ -144,8 +154,14 @@ class Socket:
         return self.receive(timeout)
 
     def quiet(self, seconds: float = 0.3) -> bool:
-        """True if nothing arrives for `seconds`."""
-        return bool(self.runner.run(self.comm.receive_nothing(seconds)))
+        """True if nothing (but presence pushes, when skipped) arrives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.runner.run(self.comm.receive_nothing(left)):
+                return True
+            if self._receive(5).get("type") != "presence" or not self.skip_presence:
+                return False
+        return True
 
     def disconnect(self) -> None:
         """Tell the application the client left (as a server does after any close)."""
@@ -696,6 +712,24 @@ def test_working_on_an_image_keeps_its_claim_alive(
     claimed = Image.objects.get(pk=image.pk)
     assert claimed.claimed_by == personas.annotator
     assert claimed.claimed_at is not None and claimed.claimed_at > stale
+
+
+def test_everyone_on_an_image_sees_who_else_has_it_open(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    annie, _ = open_socket(runner, personas.annotator, image)
+    annie.skip_presence = False
+    assert annie.receive(5) == {"type": "presence", "viewers": ["annie"]}
+    owner, _ = open_socket(runner, personas.owner, image)
+    assert annie.receive(5) == {"type": "presence", "viewers": ["annie", "owner"]}
+    status = personas.client("reviewer").get(f"/projects/{image.project_id}/status.json").json()
+    assert status["images"][0]["viewers"] == ["annie", "owner"]
+    owner.disconnect()
+    assert annie.receive(5) == {"type": "presence", "viewers": ["annie"]}
+    # A socket that died without closing stops counting once its row goes stale.
+    Presence.objects.update(seen_at=timezone.now() - timedelta(minutes=10))
+    status = personas.client("reviewer").get(f"/projects/{image.project_id}/status.json").json()
+    assert status["images"][0]["viewers"] == []
 
 
 # ---------------------------------------------------------------------- pushes

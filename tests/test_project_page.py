@@ -52,6 +52,7 @@ def test_status_feed_reports_counts_and_each_image(personas: Personas) -> None:
             "embedding": "running",
             "embedding_error": "",
             "claimed_by": None,
+            "viewers": [],
         }
     ]
 

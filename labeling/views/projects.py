@@ -15,6 +15,7 @@ from labeling.services.claims import live_claims
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
 from labeling.services.models_choice import do_update_project
+from labeling.services.presence import viewers_of
 from labeling.services.projects import do_create_project, project_counts, projects_for
 from labeling.views import AuthedRequest, login_required_json
 
@@ -41,8 +42,10 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     access = project_access(request.user, project_id)
     page = _image_page(access.project, request.GET.get("page"))
     claims = live_claims(access.project, [image.pk for image in page])
+    viewing = viewers_of([image.pk for image in page])
     for image in page:
         image.claimed_name = claims.get(image.pk)  # type: ignore[attr-defined]
+        image.viewers = ", ".join(viewing.get(image.pk, []))  # type: ignore[attr-defined]
     context = {
         "access": access,
         "project": access.project,
@@ -72,6 +75,7 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
         "id", "labeling_status", "embedding_status", "embedding_error"
     )
     claims = live_claims(access.project, ids)
+    viewing = viewers_of(ids)
     return JsonResponse(
         {
             "counts": project_counts(access.project),
@@ -82,6 +86,7 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
                     "embedding": emb,
                     "embedding_error": err,
                     "claimed_by": claims.get(pk),
+                    "viewers": viewing.get(pk, []),
                 }
                 for pk, lab, emb, err in rows
             ],

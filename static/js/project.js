@@ -33,6 +33,11 @@ async function refresh() {
       if (!tile) continue;
       setBadge(tile.querySelector('[data-field="embedding"]'), "embedding", image.embedding, image.embedding_error);
       setBadge(tile.querySelector('[data-field="labeling"]'), "labeling", image.labeling);
+      const viewers = tile.querySelector('[data-field="viewers"]');
+      if (viewers) {
+        viewers.hidden = !image.viewers.length;
+        viewers.textContent = image.viewers.length ? `👁 ${image.viewers.join(", ")}` : "";
+      }
       const claim = tile.querySelector('[data-field="claim"]');
       if (claim) {
         claim.hidden = !image.claimed_by;

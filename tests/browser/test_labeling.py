@@ -18,7 +18,15 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from playwright.sync_api import expect
 
 from inference.testing import save_tiny_sam
-from labeling.models import Annotation, Category, EmbeddingStatus, Image, Project
+from labeling.models import (
+    Annotation,
+    Category,
+    EmbeddingStatus,
+    Image,
+    Membership,
+    Project,
+    Role,
+)
 from labeling.services.projects import do_create_project
 from labeling.services.uploads import do_add_image
 from tests.browser.test_upload_flow import log_in
@@ -402,3 +410,37 @@ def test_a_reviewer_decides_on_one_mask_and_on_the_whole_image(
     assert Image.objects.get(pk=images[0].pk).labeling_status == "approved"
     statuses = dict(Annotation.objects.filter(image=images[0]).values_list("pk", "status"))
     assert statuses == {first.pk: "rejected", second.pk: "approved"}
+
+
+def test_two_people_on_one_image_see_each_other_and_each_others_masks(
+    page: Any, browser: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    project, images = labeled_project(tiny_sam, worker, images=2)
+    gus = make_user("gus")
+    gus.password = make_password(PASSWORD, hasher=PBKDF2PasswordHasher())
+    gus.save(update_fields=["password"])
+    Membership.objects.create(project=project, user=gus, role=Role.ANNOTATOR)
+    app = open_label_page(page, server, project, images[0])
+    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    try:
+        log_in(other, server.url, "gus")
+        other.goto(f"{server.url}/projects/{project.pk}/images/{images[0].pk}/label/")
+        expect(other.locator("#label-app")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#presence")).to_have_text("Also here: gus")
+        expect(other.locator("#presence")).to_have_text("Also here: fay")
+        # fay's new mask shows up in gus's list without a reload.
+        click_image(page, 160, 120)
+        expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
+        page.keyboard.press("Enter")
+        expect(other.locator(".ann")).to_have_count(1, timeout=SLOW)
+        # The grid shows who has which image open.
+        grid = browser.new_context().new_page()
+        log_in(grid, server.url, "fay")
+        grid.goto(f"{server.url}/projects/{project.pk}/")
+        tile = grid.locator(f'[data-image-id="{images[0].pk}"] [data-field="viewers"]')
+        expect(tile).to_have_text("👁 fay, gus")
+        other.close()  # gus leaves
+        expect(page.locator("#presence")).to_be_hidden()
+        expect(tile).to_have_text("👁 fay", timeout=SLOW)
+    finally:
+        other.context.close()

@@ -524,6 +524,7 @@ function onHello(hello) {
   state.requests.clear();
   state.canAnnotate = hello.user.role === "admin" || hello.user.role === "annotator";
   state.canReview = hello.user.role === "admin" || hello.user.role === "reviewer";
+  state.username = hello.user.username;
   setEmbedding(hello.image.embedding);
   if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
   if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;
@@ -562,6 +563,7 @@ function onMessage(message) {
       say(`Deleted mask #${message.id}.`, "ok");
       break;
     case "error": onError(message); break;
+    case "presence": showPresence(message.viewers); break;
     case "embedding":
       setEmbedding(message.status, message.error);
       if (message.status === "ready" && state.awaitingEmbedding) sendPrompt();
@@ -721,6 +723,14 @@ const EMBEDDING_TEXT = {
   pending: "Image queued for the model", running: "Preparing image…",
   ready: "Model ready", failed: "Model failed on this image",
 };
+
+/** Who else has this image open (the socket pushes it as people come and go). */
+function showPresence(viewers) {
+  const others = viewers.filter((name) => name !== state.username);
+  const el = $("#presence");
+  el.hidden = others.length === 0;
+  el.textContent = others.length ? `Also here: ${others.join(", ")}` : "";
+}
 
 function setEmbedding(status, error) {
   state.embedding = status;

@@ -1,0 +1,52 @@
+"""Presence: who has each image open, for the labeling page and the project grid.
+
+A database row per open socket rather than state in one process, so every web
+process (and the project grid's status feed) sees the same viewers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.utils import timezone
+
+from labeling.models import Presence
+
+# The page pings every 20 s and a ping refreshes the row at most once a minute; a
+# row not refreshed for this long belongs to a socket that is gone.
+STALE_SECONDS = 150
+
+
+def _live() -> object:
+    return timezone.now() - timedelta(seconds=STALE_SECONDS)
+
+
+def arrive(channel_name: str, image_id: int, user_id: int) -> list[str]:
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"image_id": image_id, "user_id": user_id, "seen_at": timezone.now()},
+    )
+    return viewers_of([image_id]).get(image_id, [])
+
+
+def leave(channel_name: str, image_id: int) -> list[str]:
+    Presence.objects.filter(channel_name=channel_name).delete()
+    return viewers_of([image_id]).get(image_id, [])
+
+
+def touch(channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+def viewers_of(image_ids: list[int]) -> dict[int, list[str]]:
+    """Image id -> usernames with it open (each once, sorted)."""
+    rows = (
+        Presence.objects.filter(image_id__in=image_ids, seen_at__gte=_live())
+        .values_list("image_id", "user__username")
+        .distinct()
+    )
+    found: dict[int, set[str]] = defaultdict(set)
+    for image_id, username in rows:
+        found[image_id].add(username)
+    return {image_id: sorted(names) for image_id, names in found.items()}

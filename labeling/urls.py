@@ -76,6 +76,11 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
     path(f"{project}/review/", review.review_page, name="project-review"),
     path(
+        f"{project}/images/<id:image_id>/history.json",
+        labeling.image_history_json,
+        name="image-history",
+    ),
+    path(
         f"{project}/images/<id:image_id>/label/<str:which>",
         labeling.label_go,
         name="label-go",

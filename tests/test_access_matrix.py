@@ -120,6 +120,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("image-file", "image"), VIEWERS, None),
     (get("image-thumbnail", "image"), VIEWERS, None),
     (get("label-page", "image"), VIEWERS, None),
+    (get("image-history", "image"), VIEWERS, None),
     (get("image-display", "image"), VIEWERS, None),
     (get("label-start"), REDIRECTS, None),
     (label_go, REDIRECTS, None),

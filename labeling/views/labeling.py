@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -24,8 +24,9 @@ from PIL import ImageOps
 from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import claim_next, claim_opened
+from labeling.services.history import image_history
 from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT, to_rgb
-from labeling.views import AuthedRequest
+from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
             for which in NEIGHBOURS
         },
         "submit_url": reverse("image-submit", args=[project_id, image.pk]),
+        "history_url": reverse("image-history", args=[project_id, image.pk]),
         "can_review": access.can(Ability.REVIEW)
         and image.labeling_status == LabelingStatus.SUBMITTED,
         "review_url": reverse("image-review", args=[project_id, image.pk]),
@@ -96,6 +98,15 @@ def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str)
         return redirect("project-detail", project_id=project_id)
     messages.info(request, f"This is the {'first' if which == 'prev' else 'last'} image.")
     return redirect("label-page", project_id=project_id, image_id=image_id)
+
+
+@login_required_json
+@require_GET
+def image_history_json(request: AuthedRequest, project_id: int, image_id: int) -> JsonResponse:
+    """The image's mask history, newest first, for the labeling page's History panel."""
+    access = project_access(request.user, project_id)
+    image = get_object_or_404(Image, project=access.project, pk=image_id)
+    return JsonResponse({"history": image_history(image)})
 
 
 @login_required

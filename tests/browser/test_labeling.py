@@ -433,6 +433,10 @@ def test_two_people_on_one_image_see_each_other_and_each_others_masks(
         expect(app).not_to_have_attribute("data-mask-area", "0", timeout=SLOW)
         page.keyboard.press("Enter")
         expect(other.locator(".ann")).to_have_count(1, timeout=SLOW)
+        # gus reads who did it in the History panel.
+        other.locator("#history summary").click()
+        expect(other.locator("#history-list li").first).to_contain_text("fay · #")
+        expect(other.locator("#history-list li").first).to_contain_text("added (sam)")
         # The grid shows who has which image open.
         grid = browser.new_context().new_page()
         log_in(grid, server.url, "fay")

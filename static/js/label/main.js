@@ -8,6 +8,7 @@ import { Mask } from "./mask.js";
 import { overlayFromMask, overlayFromRLE } from "./overlay.js";
 import { LabelSocket } from "./socket.js";
 import { attachPointer, isTyping } from "./tools.js";
+import { attachChangelog } from "./changelog.js";
 import { Viewer } from "./viewer.js";
 
 const root = document.getElementById("label-app");
@@ -24,6 +25,7 @@ const HOVER_SETTING = "anymask.hoverPreview";
 const HOVER_LOST_MS = 2000;
 
 const info = root.dataset;
+const changelog = attachChangelog(document.getElementById("history"));
 const state = {
   width: Number(info.width),
   height: Number(info.height),
@@ -500,9 +502,11 @@ function removeAnnotation(id) {
 function upsert(ann) {
   state.annotations.set(ann.id, ann);
   renderLayers();
+  changelog.refresh();
 }
 
 function forget(id) {
+  changelog.refresh();
   state.annotations.delete(id);
   state.overlays.delete(id);
   state.hidden.delete(id);

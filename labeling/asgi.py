@@ -25,7 +25,10 @@ http_app = BodySizeLimit(
     django_asgi_app,  # type: ignore[arg-type]  # Django's stubs type messages as Mapping
     default_limit=settings.ANYMASK_MAX_REQUEST_BYTES,
     # Multipart framing adds a little to the files themselves.
-    path_limits=[(r"/projects/\d+/images/upload", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20)],
+    path_limits=[
+        (r"/projects/\d+/images/upload", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20),
+        (r"/projects/\d+/imports/", settings.ANYMASK_IMPORT_MAX_BYTES + 2**20),
+    ],
 )
 
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -61,3 +62,18 @@ def model_input(image: Image) -> np.ndarray:
         shown = ImageOps.exif_transpose(opened)
         rgb = to_rgb(shown)
         return np.asarray(rgb, dtype=np.uint8)
+
+
+def load_or_compute(image: Image, model: Any, spec: str) -> Any:
+    """The image's embedding for `model` (a `SegmentationModel` loaded from the
+    project's `spec`): the stored one, or computed now and stored. For worker jobs
+    that decode outside the socket path."""
+    from inference import embedding_from_bytes, embedding_to_bytes
+
+    key = storage_key(image.sha256, spec)
+    stored = read_stored(key)
+    if stored is not None:
+        return embedding_from_bytes(stored, spec)
+    embedding = model.encode(model_input(image))
+    store(key, embedding_to_bytes(embedding))
+    return embedding

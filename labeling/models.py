@@ -320,3 +320,33 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on image {self.image_id}"
+
+
+class CocoImport(models.Model):
+    """One uploaded COCO file and what became of it (labeling/coco_import.py)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    original_name = models.CharField(max_length=255)
+    file = models.CharField(max_length=500)  # storage name of the uploaded JSON
+    create_categories = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    # Item-by-item problems ("annotations[3] (id 17): ..."); any one means nothing
+    # was imported.
+    errors = models.JSONField(default=list)
+    imported = models.PositiveIntegerField(default=0)
+    categories_created = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into {self.project}"

@@ -172,6 +172,9 @@ ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
 # directories the operator installed). Arbitrary paths are never accepted from users.
 ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 
+# A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
+ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).
 ANYMASK_CLAIM_MINUTES = env_int("ANYMASK_CLAIM_MINUTES", 30, minimum=1)

@@ -143,12 +143,7 @@ def auto_segment(
 ) -> int:
     """SAM's "segment everything" on one image; its masks replace the image's earlier
     machine proposals (status proposed, source auto). Returns how many were stored."""
-    from inference import (
-        embedding_from_bytes,
-        embedding_to_bytes,
-        generate_automatic_masks,
-        load_model,
-    )
+    from inference import generate_automatic_masks, load_model
     from labeling.models import Annotation, AnnotationSource, AnnotationStatus
     from labeling.services.annotations import do_create_annotation, do_delete_annotation
 
@@ -157,13 +152,7 @@ def auto_segment(
         return 0
     spec = image.project.model_spec
     model = load_model(spec)
-    key = embeddings.storage_key(image.sha256, spec)
-    stored = embeddings.read_stored(key)
-    if stored is None:
-        embedding = model.encode(embeddings.model_input(image))
-        embeddings.store(key, embedding_to_bytes(embedding))
-    else:
-        embedding = embedding_from_bytes(stored, spec)
+    embedding = embeddings.load_or_compute(image, model, spec)
     found = generate_automatic_masks(
         model,
         embedding,
@@ -196,6 +185,14 @@ def run_export(export_id: int) -> str:
     from labeling.services.exports import perform_export
 
     return perform_export(export_id)
+
+
+@shared_task(name="labeling.tasks.run_import")
+def run_import(import_id: int) -> str:
+    """A COCO import (labeling/services/imports.py); its row records the outcome."""
+    from labeling.services.imports import perform_import
+
+    return perform_import(import_id)
 
 
 def queue_embedding(image_id: int) -> None:

@@ -64,6 +64,7 @@ urlpatterns = [
         f"{project}/images/<id:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
     ),
     path(f"{project}/exports/", exports.exports, name="project-exports"),
+    path(f"{project}/imports/", exports.imports, name="project-imports"),
     path(f"{project}/exports/status.json", exports.exports_status, name="project-exports-status"),
     path(
         f"{project}/exports/<id:export_id>/download",

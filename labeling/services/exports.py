@@ -77,17 +77,18 @@ def download_name(export: Export) -> str:
     return f"{base}-coco-{export.pk}.{'zip' if export.with_images else 'json'}"
 
 
-class _Progress:
-    """Writes (done, total) to the row at most every PROGRESS_EVERY_SECONDS."""
+class RowProgress:
+    """Writes (done, total) to a job's row (an Export or a CocoImport) at most every
+    PROGRESS_EVERY_SECONDS, so the page can poll it."""
 
-    def __init__(self, export_id: int, offset: int = 0) -> None:
-        self.export_id, self.offset, self.last = export_id, offset, 0.0
+    def __init__(self, model: Any, row_id: int, offset: int = 0) -> None:
+        self.model, self.row_id, self.offset, self.last = model, row_id, offset, 0.0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
             self.last = now
-            Export.objects.filter(pk=self.export_id).update(
+            self.model.objects.filter(pk=self.row_id).update(
                 done=self.offset + done, total=self.offset + total
             )
 
@@ -106,13 +107,13 @@ def perform_export(export_id: int) -> str:
         options = options_of(export)
         json_path = os.path.join(work, "annotations.json")
         with open(json_path, "w", encoding="utf-8") as out:
-            counts, files = write_coco(export.project, options, out, _Progress(export_id))
+            counts, files = write_coco(export.project, options, out, RowProgress(Export, export_id))
         result = json_path
         if options.with_images:
             result = os.path.join(work, "export.zip")
             already = counts.images + counts.annotations
             with open(result, "wb") as target:
-                write_zip(json_path, files, target, _Progress(export_id, offset=already))
+                write_zip(json_path, files, target, RowProgress(Export, export_id, offset=already))
         name = f"exports/{export.project_id}/{export.pk}/{download_name(export)}"
         with open(result, "rb") as finished:
             stored = default_storage.save(name, File(finished))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.models import AnnotationStatus, Export, ExportStatus, SegmentationFormat
 from labeling.permissions import Ability, project_access
@@ -19,6 +20,7 @@ from labeling.services.exports import (
     download_name,
     export_json,
 )
+from labeling.services.imports import do_start_import, import_json
 from labeling.views import AuthedRequest
 
 LISTED = 50  # past exports shown on the page, newest first
@@ -52,7 +54,9 @@ def exports(request: AuthedRequest, project_id: int) -> HttpResponse:
         "chosen": chosen,
         "formats": SegmentationFormat.choices,
         "exports": [export_json(e) for e in access.project.exports.all()[:LISTED]],
+        "imports": [import_json(i) for i in access.project.imports.all()[:LISTED]],
         "error": error,
+        "max_import_mib": settings.ANYMASK_IMPORT_MAX_BYTES // 2**20,
     }
     return render(request, "labeling/exports.html", context, status=400 if error else 200)
 
@@ -62,7 +66,36 @@ def exports(request: AuthedRequest, project_id: int) -> HttpResponse:
 def exports_status(request: AuthedRequest, project_id: int) -> JsonResponse:
     access = project_access(request.user, project_id, Ability.MANAGE)
     rows = access.project.exports.select_related("created_by")[:LISTED]
-    return JsonResponse({"exports": [export_json(e) for e in rows]})
+    imports = access.project.imports.select_related("created_by")[:LISTED]
+    return JsonResponse(
+        {"exports": [export_json(e) for e in rows], "imports": [import_json(i) for i in imports]}
+    )
+
+
+@login_required
+@require_POST
+def imports(request: AuthedRequest, project_id: int) -> HttpResponse:
+    """Upload a COCO file to import; it is checked and imported in the background."""
+    access = project_access(request.user, project_id, Ability.MANAGE)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a COCO JSON file to import.")
+        return redirect("project-exports", project_id=project_id)
+    try:
+        do_start_import(
+            access.project,
+            request.user,
+            upload,
+            upload.name or "coco.json",
+            request.POST.get("create_categories") == "on",
+        )
+    except ServiceError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request, "Import queued: the file is checked in full before anything is written."
+        )
+    return redirect("project-exports", project_id=project_id)
 
 
 @login_required

@@ -3,8 +3,25 @@
 const table = document.getElementById("exports");
 const POLL_MS = 1000;
 
+const imports = document.getElementById("imports");
+
 function pending() {
-  return table.querySelector('tr[data-status="queued"], tr[data-status="running"]') !== null;
+  const busy = 'tr[data-status="queued"], tr[data-status="running"]';
+  return table.querySelector(busy) !== null || (imports && imports.querySelector(busy) !== null);
+}
+
+// An import's outcome (counts or its list of problems) is drawn by the server:
+// reload once it is known.
+function updateImport(item) {
+  const row = imports && imports.querySelector(`tr[data-import="${item.id}"]`);
+  if (!row) return;
+  const bar = row.querySelector("progress");
+  bar.max = Math.max(1, item.total);
+  bar.value = item.done;
+  row.querySelector(".state").textContent = item.status;
+  if (row.dataset.status !== item.status && (item.status === "done" || item.status === "failed")) {
+    window.location.reload();
+  }
 }
 
 function downloadUrl(id) {
@@ -47,7 +64,11 @@ async function poll() {
   if (pending()) {
     try {
       const response = await fetch(table.dataset.statusUrl, { headers: { Accept: "application/json" } });
-      if (response.ok) (await response.json()).exports.forEach(update);
+      if (response.ok) {
+        const data = await response.json();
+        data.exports.forEach(update);
+        (data.imports || []).forEach(updateImport);
+      }
     } catch {
       // The next poll tries again; a dropped request must not stop the page.
     }

@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Category, Export, ExportStatus, Image, Membership, Project
+from labeling.models import Category, CocoImport, Export, ExportStatus, Image, Membership, Project
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, image_bytes
 
@@ -93,6 +93,16 @@ def exports_of(t: Target) -> object:
     return Export.objects.filter(project_id=t.project_id).count()
 
 
+def coco_upload(client: Client, t: Target) -> Response:
+    file = io.BytesIO(b'{"images": [], "annotations": [], "categories": []}')
+    file.name = "coco.json"
+    return client.post(reverse("project-imports", args=[t.project_id]), {"file": file})
+
+
+def imports_of(t: Target) -> object:
+    return CocoImport.objects.filter(project_id=t.project_id).count()
+
+
 def members_of(t: Target) -> object:
     return sorted(Membership.objects.filter(project_id=t.project_id).values_list("user", "role"))
 
@@ -156,6 +166,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
         exports_of,
     ),
     (export_download, ADMIN_PAGE, None),
+    (coco_upload, ADMIN_ACTION, imports_of),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 

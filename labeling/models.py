@@ -33,6 +33,10 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Machine proposals (SAM's automatic masks) keep only masks passing these filters.
+    proposal_min_iou = models.FloatField(default=0.88)
+    proposal_min_stability = models.FloatField(default=0.95)
+    proposal_min_area = models.PositiveIntegerField(default=100)
 
     class Meta:
         ordering = ["name", "id"]
@@ -350,3 +354,28 @@ class CocoImport(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} into {self.project}"
+
+
+class ProposalJob(models.Model):
+    """Automatic masks for some images of a project, run in the background."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="proposal_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    image_ids = models.JSONField()
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    proposals = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"proposals {self.pk} for {self.project}"

@@ -175,6 +175,10 @@ ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
 # A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
 ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 
+# Machine proposals prompt a grid of this many points per side (SAM's default, 32:
+# 1,024 prompts an image); fewer is faster and finds fewer small objects.
+ANYMASK_PROPOSAL_POINTS_PER_SIDE = env_int("ANYMASK_PROPOSAL_POINTS_PER_SIDE", 32, minimum=1)
+
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).
 ANYMASK_CLAIM_MINUTES = env_int("ANYMASK_CLAIM_MINUTES", 30, minimum=1)

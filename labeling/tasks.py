@@ -143,40 +143,18 @@ def auto_segment(
 ) -> int:
     """SAM's "segment everything" on one image; its masks replace the image's earlier
     machine proposals (status proposed, source auto). Returns how many were stored."""
-    from inference import generate_automatic_masks, load_model
-    from labeling.models import Annotation, AnnotationSource, AnnotationStatus
-    from labeling.services.annotations import do_create_annotation, do_delete_annotation
+    from labeling.services.proposals import propose_for_image
 
     image = Image.objects.select_related("project").filter(pk=image_id).first()
     if image is None:
         return 0
-    spec = image.project.model_spec
-    model = load_model(spec)
-    embedding = embeddings.load_or_compute(image, model, spec)
-    found = generate_automatic_masks(
-        model,
-        embedding,
+    return propose_for_image(
+        image,
         points_per_side=points_per_side,
         pred_iou_thresh=pred_iou_thresh,
         stability_score_thresh=stability_score_thresh,
         min_region_area=min_region_area,
     )
-    with transaction.atomic():
-        stale = Annotation.objects.filter(
-            image=image, status=AnnotationStatus.PROPOSED, source=AnnotationSource.AUTO
-        )
-        for old in stale:
-            do_delete_annotation(image, old.pk, None, expected_version=old.version)
-        for mask in found:
-            do_create_annotation(
-                image,
-                None,
-                rle=mask.rle,
-                source=AnnotationSource.AUTO,
-                status=AnnotationStatus.PROPOSED,
-                score=mask.score,
-            )
-    return len(found)
 
 
 @shared_task(name="labeling.tasks.run_export")
@@ -193,6 +171,14 @@ def run_import(import_id: int) -> str:
     from labeling.services.imports import perform_import
 
     return perform_import(import_id)
+
+
+@shared_task(name="labeling.tasks.run_proposals")
+def run_proposals(job_id: int) -> str:
+    """Machine proposals for a job's images (labeling/services/proposals.py)."""
+    from labeling.services.proposals import perform_proposals
+
+    return perform_proposals(job_id)
 
 
 def queue_embedding(image_id: int) -> None:

@@ -11,6 +11,7 @@ from labeling.views import (
     labeling,
     members,
     projects,
+    proposals,
     review,
     uploads,
 )
@@ -76,6 +77,8 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/submit", review.image_submit, name="image-submit"),
     path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
     path(f"{project}/review/", review.review_page, name="project-review"),
+    path(f"{project}/proposals/", proposals.start, name="proposals-start"),
+    path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
     path(
         f"{project}/images/<id:image_id>/history.json",
         labeling.image_history_json,

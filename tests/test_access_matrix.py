@@ -18,7 +18,16 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Category, CocoImport, Export, ExportStatus, Image, Membership, Project
+from labeling.models import (
+    Category,
+    CocoImport,
+    Export,
+    ExportStatus,
+    Image,
+    Membership,
+    Project,
+    ProposalJob,
+)
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, image_bytes
 
@@ -103,6 +112,10 @@ def imports_of(t: Target) -> object:
     return CocoImport.objects.filter(project_id=t.project_id).count()
 
 
+def proposal_jobs_of(t: Target) -> object:
+    return ProposalJob.objects.filter(project_id=t.project_id).count()
+
+
 def members_of(t: Target) -> object:
     return sorted(Membership.objects.filter(project_id=t.project_id).values_list("user", "role"))
 
@@ -167,6 +180,12 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     ),
     (export_download, ADMIN_PAGE, None),
     (coco_upload, ADMIN_ACTION, imports_of),
+    (
+        post("proposals-filters", {"min_iou": "0.5", "min_stability": "0.5", "min_area": "5"}),
+        ADMIN_ACTION,
+        lambda t: Project.objects.get(pk=t.project_id).proposal_min_iou,
+    ),
+    (post("proposals-start", {"scope": "project"}), ADMIN_ACTION, proposal_jobs_of),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 

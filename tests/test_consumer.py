@@ -732,6 +732,25 @@ def test_everyone_on_an_image_sees_who_else_has_it_open(
     assert status["images"][0]["viewers"] == []
 
 
+def test_accepting_a_machine_proposal_makes_it_a_draft_with_a_category(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    car = Category.objects.create(project=image.project, name="car")
+    proposal = do_create_annotation(
+        image, None, rle=square_rle(), source="auto", status="proposed", score=0.9
+    )
+    socket, hello = open_socket(runner, personas.annotator, image)
+    assert [a["status"] for a in hello["annotations"]] == ["proposed"]
+    saved = socket.request(
+        {"type": "update", "seq": 1, "id": proposal.pk, "version": 1, "status": "draft",
+         "category": car.pk}
+    )  # fmt: skip
+    assert saved["type"] == "saved"
+    assert (saved["annotation"]["status"], saved["annotation"]["category"]) == ("draft", car.pk)
+    row = Annotation.objects.get(pk=proposal.pk)
+    assert (row.status, row.source, row.updated_by) == ("draft", "auto", personas.annotator)
+
+
 # ---------------------------------------------------------------------- pushes
 
 

@@ -17,6 +17,7 @@ from labeling.services.errors import ServiceError
 from labeling.services.models_choice import do_update_project
 from labeling.services.presence import viewers_of
 from labeling.services.projects import do_create_project, project_counts, projects_for
+from labeling.services.proposals import job_json
 from labeling.views import AuthedRequest, login_required_json
 
 
@@ -50,6 +51,7 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "access": access,
         "project": access.project,
         "page": page,
+        "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
         "images": page.object_list,
         "counts": project_counts(access.project),
     }
@@ -91,6 +93,7 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
                 for pk, lab, emb, err in rows
             ],
             "upload_url": reverse("image-upload", args=[project_id]),
+            "proposal_jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
         }
     )
 

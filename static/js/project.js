@@ -28,6 +28,16 @@ async function refresh() {
       const cell = counts.querySelector(`[data-count="${key}"]`);
       if (cell) cell.textContent = value;
     }
+    for (const job of data.proposal_jobs || []) {
+      const row = document.querySelector(`[data-job="${job.id}"]`);
+      if (!row) continue;
+      row.dataset.status = job.status;
+      const bar = row.querySelector("progress");
+      bar.max = Math.max(1, job.total);
+      bar.value = job.done;
+      row.querySelector(".state").textContent = job.status;
+      row.querySelector(".count").textContent = `${job.done}/${job.total} images, ${job.proposals} proposals`;
+    }
     for (const image of data.images) {
       const tile = document.querySelector(`[data-image-id="${image.id}"]`);
       if (!tile) continue;

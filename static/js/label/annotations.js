@@ -54,6 +54,16 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
     status.className = `ann-status status-${ann.status}`;
     status.textContent = ann.status;
     li.append(swatch, name, select, meta, status, eye, del);
+    if (ann.status === "proposed" && canEdit) {
+      // A machine proposal: accepting makes it a draft with the chosen category.
+      const take = document.createElement("button");
+      take.type = "button";
+      take.className = "icon accept-proposal";
+      take.textContent = "Accept";
+      take.title = `Accept proposal #${ann.id} with the chosen category (Delete discards it)`;
+      take.addEventListener("click", () => on.acceptProposal(ann.id));
+      li.append(take);
+    }
     if (canReview) {
       // A reviewer's verdict on this one mask; pressing the current one again is a no-op.
       for (const [verdict, label] of [["approved", "Approve"], ["rejected", "Reject"]]) {

@@ -486,6 +486,13 @@ function setCategoryOf(id, category) {
   request({ type: "update", id, version: ann.version, category }, { kind: "update", id });
 }
 
+function acceptProposal(id) {
+  const ann = state.annotations.get(id);
+  if (!ann || !requireAnnotate()) return;
+  const fields = { status: "draft", ...(state.category ? { category: state.category } : {}) };
+  request({ type: "update", id, version: ann.version, ...fields }, { kind: "update", id });
+}
+
 function setStatusOf(id, status) {
   const ann = state.annotations.get(id);
   if (!ann || !state.canReview) return;
@@ -634,6 +641,7 @@ function renderList() {
     },
     remove: removeAnnotation,
     review: setStatusOf,
+    acceptProposal,
   });
   $("#annotation-count").textContent = String(state.annotations.size);
 }

@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from PIL import Image as PILImage
 
-from labeling.models import Membership, Project, Role
+from labeling.models import Image, Membership, Project, Role
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -62,6 +62,15 @@ def personas(db: None) -> Personas:
     elsewhere = Project.objects.create(name="Oscar's own", created_by=outsider)
     Membership.objects.create(project=elsewhere, user=outsider, role=Role.ADMIN)
     return Personas(project, owner, annotator, reviewer, outsider)
+
+
+def image_row(project: Project, index: int, size: tuple[int, int] = (10, 10)) -> Image:
+    """An image row without pixels (named "<index>.png"): for tests of rows and
+    rules, where nothing reads the file."""
+    return Image.objects.create(
+        project=project, file=f"{index}.png", original_name=f"{index}.png", format="PNG",
+        width=size[0], height=size[1], sha256=f"{index:064x}", byte_size=1,
+    )  # fmt: skip
 
 
 def image_bytes(

@@ -10,7 +10,7 @@ import pytest
 from inference.masks import rle_encode
 from labeling.models import Image, LabelingStatus
 from labeling.services.annotations import do_create_annotation
-from tests.conftest import Personas
+from tests.conftest import Personas, image_row
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +31,7 @@ def cell(page: str, who: str, stat: str) -> str:
 
 def test_the_dashboard_shows_progress_and_what_each_annotator_did(personas: Personas) -> None:
     project = personas.project
-    images = [
-        Image.objects.create(
-            project=project, file=f"{i}.png", original_name=f"{i}.png", format="PNG",
-            width=10, height=10, sha256=f"{i:064x}", byte_size=1,
-        )
-        for i in range(4)
-    ]  # fmt: skip
+    images = [image_row(project, i) for i in range(4)]
     annie, owner = personas.annotator, personas.owner
     made = [  # (who, image, status, source, clicks, seconds)
         (annie, 0, "approved", "sam", 2, 10.0),

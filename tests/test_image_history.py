@@ -6,22 +6,19 @@ import numpy as np
 import pytest
 
 from inference.masks import rle_encode
-from labeling.models import Category, Image
+from labeling.models import Category
 from labeling.services.annotations import (
     do_create_annotation,
     do_delete_annotation,
     do_update_annotation,
 )
-from tests.conftest import Personas
+from tests.conftest import Personas, image_row
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_history_reads_newest_first_in_words_without_pixels(personas: Personas) -> None:
-    image = Image.objects.create(
-        project=personas.project, file="a.png", original_name="a.png", format="PNG",
-        width=10, height=10, sha256="a" * 64, byte_size=1,
-    )  # fmt: skip
+    image = image_row(personas.project, 1)
     car = Category.objects.create(project=personas.project, name="car")
     mask = np.zeros((10, 10), bool)
     mask[1:3, 1:3] = True

@@ -11,7 +11,7 @@ from inference.testing import save_tiny_sam
 from labeling.models import Annotation, Image, Project, ProposalJob
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_proposals
-from tests.conftest import Personas, drain_queue
+from tests.conftest import Personas, drain_queue, image_row
 from tests.test_embedding_worker import picture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,10 +73,7 @@ def test_bad_input_starts_nothing(personas: Personas, images: list[Image], setti
     owner = personas.client("owner")
     base = f"/projects/{personas.project.pk}/proposals"
     foreign = Project.objects.get(name="Oscar's own")
-    foreign_image = Image.objects.create(
-        project=foreign, file="x.png", original_name="x.png", format="PNG",
-        width=10, height=10, sha256="f" * 64, byte_size=1,
-    )  # fmt: skip
+    foreign_image = image_row(foreign, 99)
     for data in ({"scope": "images"}, {"image": ["x"]}, {"image": [foreign_image.pk]}):
         owner.post(f"{base}/", data)
     assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_DEFAULT) == []

@@ -17,20 +17,14 @@ from inference.masks import rle_encode
 from labeling.models import Annotation, AnnotationEvent, Category, Image, LabelingStatus
 from labeling.services.annotations import do_create_annotation
 from labeling.tasks import run_export
-from tests.conftest import Personas, drain_queue
+from tests.conftest import Personas, drain_queue, image_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def images(personas: Personas) -> list[Image]:
-    return [
-        Image.objects.create(
-            project=personas.project, file=f"{i}.png", original_name=f"{i}.png", format="PNG",
-            width=10, height=10, sha256=f"{i:064x}", byte_size=1,
-        )
-        for i in range(3)
-    ]  # fmt: skip
+    return [image_row(personas.project, i) for i in range(3)]
 
 
 def a_mask(image: Image, personas: Personas, status: str = "draft") -> Annotation:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from labeling.models import EmbeddingStatus, Image, Membership, Role
 from labeling.socket_access import AccessCheck, Forbidden
-from tests.conftest import Personas
+from tests.conftest import Personas, image_row
 
 
 def login(personas: Personas) -> tuple[Client, str]:
@@ -31,10 +31,7 @@ def login(personas: Personas) -> tuple[Client, str]:
 
 @pytest.fixture
 def image(personas: Personas) -> Image:
-    return Image.objects.create(
-        project=personas.project, file="a.png", original_name="a.png", format="PNG",
-        width=10, height=10, sha256="a" * 64, byte_size=1,
-    )  # fmt: skip
+    return image_row(personas.project, 1)
 
 
 def test_a_repeat_check_is_one_query_and_gives_the_same_answer(

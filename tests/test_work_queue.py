@@ -22,20 +22,14 @@ from inference.masks import rle_encode
 from labeling.models import Annotation, AnnotationEvent, Image, LabelingStatus, Membership, Role
 from labeling.services.annotations import do_create_annotation
 from labeling.services.claims import claim_next
-from tests.conftest import Personas, make_user
+from tests.conftest import Personas, image_row, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def images(personas: Personas) -> list[Image]:
-    return [
-        Image.objects.create(
-            project=personas.project, file=f"{i}.png", original_name=f"{i}.png", format="PNG",
-            width=10, height=10, sha256=f"{i:064x}", byte_size=1,
-        )
-        for i in range(6)
-    ]  # fmt: skip
+    return [image_row(personas.project, i) for i in range(6)]
 
 
 def next_image(client: Client, personas: Personas, after: Image) -> int | None:

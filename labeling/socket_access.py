@@ -19,6 +19,7 @@ can only cause one more full check, never a stale answer.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -76,6 +77,7 @@ def authorize(session_key: str | None, user_id: int, image_id: int) -> Authorize
     return Authorized(user, image, access)
 
 
+@functools.cache  # built once per process: it is formatted on every click otherwise
 def _fingerprint_sql() -> str:
     """One query over the five rows the full check reads (table names from the models)."""
     q = connection.ops.quote_name

@@ -82,9 +82,10 @@ def claim_next(project: Project, user: User, after: int | None = None) -> Image 
                 return candidate
 
 
-def claim_opened(image: Image, user: User) -> User | None:
+def claim_opened(image: Image, user: User) -> str | None:
     """Someone opened `image`: claim it for them if it is unlabeled and free, else
-    refresh their own claim. Returns whoever else holds a live claim on it, if any."""
+    refresh their own claim. Returns the username of whoever else holds a live claim
+    on it, if any."""
     now = timezone.now()
     if image.labeling_status == LabelingStatus.UNLABELED:
         won = (
@@ -98,10 +99,10 @@ def claim_opened(image: Image, user: User) -> User | None:
     holder = (
         Image.objects.filter(pk=image.pk, claimed_at__gte=claim_cutoff(now))
         .exclude(claimed_by=user)
-        .values_list("claimed_by", flat=True)
+        .values_list("claimed_by__username", flat=True)
         .first()
     )
-    return User.objects.filter(pk=holder).first() if holder else None
+    return holder or None
 
 
 def touch_claim(image_id: int, user_id: int) -> None:

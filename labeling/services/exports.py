@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from typing import Any
 
 from django.core.files import File
@@ -24,12 +23,11 @@ from django.utils.text import slugify
 from labeling.coco_export import ExportOptions, write_coco, write_zip
 from labeling.models import AnnotationStatus, Export, ExportStatus, Project, SegmentationFormat
 from labeling.services.errors import ServiceError
+from labeling.services.jobs import RowProgress, claim_queued
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STATUSES = (AnnotationStatus.APPROVED,)
-# How often a running export writes its progress to its row (the page polls it).
-PROGRESS_EVERY_SECONDS = 0.5
 
 
 def check_export_options(
@@ -77,29 +75,10 @@ def download_name(export: Export) -> str:
     return f"{base}-coco-{export.pk}.{'zip' if export.with_images else 'json'}"
 
 
-class RowProgress:
-    """Writes (done, total) to a job's row (an Export or a CocoImport) at most every
-    PROGRESS_EVERY_SECONDS, so the page can poll it."""
-
-    def __init__(self, model: Any, row_id: int, offset: int = 0) -> None:
-        self.model, self.row_id, self.offset, self.last = model, row_id, offset, 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
-            self.last = now
-            self.model.objects.filter(pk=self.row_id).update(
-                done=self.offset + done, total=self.offset + total
-            )
-
-
 def perform_export(export_id: int) -> str:
     """Run a queued export (the task's body). Idempotent: a duplicate delivery finds
     the row no longer queued and does nothing."""
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING
-    )
-    if claimed != 1:
+    if not claim_queued(Export, export_id):
         return "not queued"
     export = Export.objects.select_related("project").get(pk=export_id)
     work = tempfile.mkdtemp(prefix="anymask-export-")

@@ -34,7 +34,7 @@ from labeling.models import (
 )
 from labeling.services.annotations import do_create_annotation
 from labeling.services.errors import ServiceError
-from labeling.services.exports import RowProgress
+from labeling.services.jobs import RowProgress, claim_queued
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +137,7 @@ def _write(
 
 def perform_import(import_id: int) -> str:
     """Run a queued import (the task's body); a duplicate delivery does nothing."""
-    if not CocoImport.objects.filter(pk=import_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING
-    ):
+    if not claim_queued(CocoImport, import_id):
         return "not queued"
     row = CocoImport.objects.select_related("project", "created_by").get(pk=import_id)
     outcome: dict[str, Any] = {}

@@ -28,7 +28,7 @@ from labeling.models import (
 )
 from labeling.services.annotations import do_create_annotation, do_delete_annotation
 from labeling.services.errors import ServiceError
-from labeling.services.exports import RowProgress
+from labeling.services.jobs import RowProgress, claim_queued
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +120,7 @@ def _queue(job_id: int) -> None:
 
 
 def perform_proposals(job_id: int) -> str:
-    if not ProposalJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING
-    ):
+    if not claim_queued(ProposalJob, job_id):
         return "not queued"
     job = ProposalJob.objects.select_related("project").get(pk=job_id)
     project, progress = job.project, RowProgress(ProposalJob, job_id)

@@ -53,7 +53,7 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
         "project": access.project,
         "image": image,
         "can_annotate": can_annotate,
-        "claimed_by_other": holder.username if holder else None,
+        "claimed_by_other": holder,
         "ws_path": f"/ws/images/{image.pk}/",
         "go": {
             which.replace("-", "_"): reverse("label-go", args=[project_id, image.pk, which])

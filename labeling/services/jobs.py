@@ -1,0 +1,37 @@
+"""What every background job with a row (export, import, proposals) shares: taking
+its row from queued to running exactly once, and writing progress the page polls."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from labeling.models import ExportStatus
+
+# How often a running job writes its progress to its row.
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+def claim_queued(model: Any, row_id: int) -> bool:
+    """Mark a queued job running; False if it is not queued (a duplicate delivery of
+    the task, or a job already run), in which case the caller does nothing."""
+    return bool(
+        model.objects.filter(pk=row_id, status=ExportStatus.QUEUED).update(
+            status=ExportStatus.RUNNING
+        )
+    )
+
+
+class RowProgress:
+    """Writes (done, total) to a job's row at most every PROGRESS_EVERY_SECONDS."""
+
+    def __init__(self, model: Any, row_id: int, offset: int = 0) -> None:
+        self.model, self.row_id, self.offset, self.last = model, row_id, offset, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
+            self.last = now
+            self.model.objects.filter(pk=self.row_id).update(
+                done=self.offset + done, total=self.offset + total
+            )

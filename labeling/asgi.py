@@ -27,6 +27,7 @@ http_app = BodySizeLimit(
     # Multipart framing adds a little to the files themselves.
     path_limits=[
         (r"/projects/\d+/images/upload", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20),
+        (r"/api/v1/projects/\d+/images", settings.ANYMASK_MAX_UPLOAD_BYTES + 2**20),
         (r"/projects/\d+/imports/", settings.ANYMASK_IMPORT_MAX_BYTES + 2**20),
     ],
 )

@@ -28,14 +28,20 @@ from labeling import decoding
 from labeling.events import project_group
 from labeling.models import (
     AnnotationSource,
-    AnnotationStatus,
     Category,
     EmbeddingStatus,
     Image,
 )
-from labeling.permissions import Ability, ProjectNotFound, project_access
+from labeling.permissions import (
+    STATUS_ABILITIES,
+    Ability,
+    ProjectNotFound,
+    ability_to_set,
+    project_access,
+)
 from labeling.services import presence
 from labeling.services.annotations import (
+    MAX_REVIEW_COMMENT,
     AnnotationNotFound,
     VersionConflict,
     annotation_json,
@@ -57,9 +63,6 @@ MAX_CLICKS = 1_000_000
 MAX_SECONDS = 7 * 24 * 3600.0
 MAX_PREVIEW_SIDE = 65_536
 CLAIM_TOUCH_SECONDS = 60
-# Statuses people set by hand; "proposed" belongs to machine proposals.
-ANNOTATE_STATUSES = {AnnotationStatus.DRAFT, AnnotationStatus.SUBMITTED}
-REVIEW_STATUSES = {AnnotationStatus.APPROVED, AnnotationStatus.REJECTED}
 
 
 class Refusal(Exception):
@@ -571,16 +574,25 @@ class ImageConsumer(AsyncWebsocketConsumer):
             needs.add(Ability.ANNOTATE)
         if "status" in message:
             status = message["status"]
-            if status in REVIEW_STATUSES:
-                needs.add(Ability.REVIEW)
-            elif status in ANNOTATE_STATUSES:
-                needs.add(Ability.ANNOTATE)
-            else:
-                allowed_statuses = sorted(ANNOTATE_STATUSES | REVIEW_STATUSES)
+            ability = ability_to_set(status)
+            if ability is None:
+                allowed_statuses = sorted(STATUS_ABILITIES)
                 raise Refusal("invalid", f"`status` must be one of {', '.join(allowed_statuses)}.")
+            needs.add(ability)
             fields["status"] = status
+        if "review_comment" in message:
+            comment = message["review_comment"]
+            if not isinstance(comment, str) or len(comment) > MAX_REVIEW_COMMENT:
+                raise Refusal(
+                    "invalid",
+                    f"`review_comment` must be text of at most {MAX_REVIEW_COMMENT} characters.",
+                )
+            fields["review_comment"] = comment
+            needs.add(Ability.REVIEW)
         if not needs:
-            raise Refusal("invalid", "Give at least one of `category`, `rle` or `status`.")
+            raise Refusal(
+                "invalid", "Give at least one of `category`, `rle`, `status` or `review_comment`."
+            )
         allowed = await self.authorize(*sorted(needs, key=lambda a: a.value))
         kind, annotation = await database_sync_to_async(update_sync)(
             allowed.image, annotation_id, allowed.user, origin=self.channel_name, **fields

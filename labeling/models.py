@@ -169,6 +169,7 @@ class AnnotationSource(models.TextChoices):
     MANUAL = "manual", "Manual"
     AUTO = "auto", "Automatic"
     IMPORT = "import", "Import"
+    API = "api", "API"
 
 
 class Annotation(models.Model):
@@ -203,6 +204,9 @@ class Annotation(models.Model):
     # for imports, machine proposals and older rows.
     clicks = models.PositiveIntegerField(null=True, blank=True)
     edit_seconds = models.FloatField(null=True, blank=True)
+    # The reviewer's word on this one mask (why it was rejected, say); shown next to
+    # the mask to its annotator. Whole-image decisions keep theirs on the Image.
+    review_comment = models.TextField(blank=True, max_length=2000)
 
     class Meta:
         constraints = [
@@ -379,3 +383,27 @@ class ProposalJob(models.Model):
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API; it acts as its user, with their roles.
+
+    Only a SHA-256 of the token is stored: the token itself is shown once, when it is
+    made, and a leaked database gives nobody a usable token.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters, so a person can tell their tokens apart in the list.
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from labeling.models import Membership, Project, Role
+from labeling.models import AnnotationStatus, Membership, Project, Role
 
 
 class Ability(enum.Enum):
@@ -30,6 +30,21 @@ ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
     Role.ANNOTATOR: frozenset({Ability.VIEW, Ability.ANNOTATE}),
     Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW}),
 }
+
+
+# Mask statuses people set by hand, and the ability each needs; "proposed" belongs
+# to machine proposals. The socket and the API both ask `ability_to_set`.
+STATUS_ABILITIES: dict[str, Ability] = {
+    AnnotationStatus.DRAFT: Ability.ANNOTATE,
+    AnnotationStatus.SUBMITTED: Ability.ANNOTATE,
+    AnnotationStatus.APPROVED: Ability.REVIEW,
+    AnnotationStatus.REJECTED: Ability.REVIEW,
+}
+
+
+def ability_to_set(status: object) -> Ability | None:
+    """The ability that setting a mask to `status` needs; None for no such status."""
+    return STATUS_ABILITIES.get(status) if isinstance(status, str) else None
 
 
 class ProjectNotFound(Http404):

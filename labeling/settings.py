@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",
     "labeling",
 ]
 
@@ -157,6 +158,10 @@ ANYMASK_MAX_UPLOAD_BYTES = env_int("ANYMASK_MAX_UPLOAD_BYTES", 512 * 1024 * 1024
 # Every other request body (forms, JSON) is small; the ASGI guard refuses bigger ones
 # before Django spools them to disk.
 ANYMASK_MAX_REQUEST_BYTES = env_int("ANYMASK_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024)
+# The JSON API's lists (django-ninja's limit/offset pagination): 100 a page unless
+# asked, never more than 500.
+NINJA_PAGINATION_PER_PAGE = 100
+NINJA_PAGINATION_MAX_LIMIT = 500
 ANYMASK_ZIP_MAX_MEMBERS = env_int("ANYMASK_ZIP_MAX_MEMBERS", 10_000, minimum=1)
 ANYMASK_ZIP_MAX_TOTAL_BYTES = env_int(
     "ANYMASK_ZIP_MAX_TOTAL_BYTES", 4 * 1024 * 1024 * 1024, minimum=1

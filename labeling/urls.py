@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
+from labeling.api.main import api
 from labeling.views import (
     categories,
     exports,
@@ -13,6 +14,7 @@ from labeling.views import (
     projects,
     proposals,
     review,
+    tokens,
     uploads,
 )
 
@@ -90,6 +92,9 @@ urlpatterns = [
         name="label-go",
     ),
     path(f"{project}/images/<id:image_id>/display", labeling.image_display, name="image-display"),
+    path("api/v1/", api.urls),
+    path("account/tokens/", tokens.tokens, name="api-tokens"),
+    path("account/tokens/<id:token_id>/revoke", tokens.token_revoke, name="api-token-revoke"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

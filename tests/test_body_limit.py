@@ -70,3 +70,12 @@ def test_uploads_get_the_larger_limit() -> None:
     # let all 8 MiB through: the upload endpoint is not held to the 4 MiB form limit.
     status, read = call("/projects/1/images/upload", [megabyte] * 8, declared=8 * 2**20)
     assert status != 413 and read == 8
+
+
+def test_the_api_upload_gets_the_larger_limit_and_the_rest_of_the_api_does_not() -> None:
+    megabyte = b"x" * 2**20
+    # No token, so 401, but only after the guard let the whole body through.
+    status, read = call("/api/v1/projects/1/images", [megabyte] * 8, declared=8 * 2**20)
+    assert (status, read) == (401, 8)
+    status, read = call("/api/v1/projects/1/annotations", [megabyte] * 8, declared=8 * 2**20)
+    assert (status, read) == (413, 0)

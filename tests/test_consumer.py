@@ -105,11 +105,14 @@ class LoopThread:
 class Socket:
     """A synchronous face for one `WebsocketCommunicator`."""
 
-    def __init__(self, runner: LoopThread, image_id: int | str, headers: list[Any]) -> None:
+    def __init__(
+        self, runner: LoopThread, image_id: int | str, headers: list[Any], path: str = ""
+    ) -> None:
         self.runner = runner
+        path = path or f"/ws/images/{image_id}/"
 
         async def make() -> WebsocketCommunicator:
-            return WebsocketCommunicator(application, f"/ws/images/{image_id}/", headers)
+            return WebsocketCommunicator(application, path, headers)
 
         self.comm = runner.run(make())
         self.gone = False
@@ -285,7 +288,7 @@ def test_hello_describes_the_image_its_masks_and_the_user(
     assert annotation["area"] == 400 and annotation["bbox"] == [10.0, 10.0, 20.0, 20.0]
     assert set(annotation) == {
         "id", "category", "rle", "bbox", "area", "status", "source", "score",
-        "version", "created_by", "updated_by", "updated_at",
+        "version", "review_comment", "created_by", "updated_by", "updated_at",
     }  # fmt: skip
 
 
@@ -482,6 +485,31 @@ def test_reviewers_approve_and_annotators_cannot(
     assert prompt["code"] == "forbidden" and reviewer.receive() == {"closed": 4403}
     row.refresh_from_db()
     assert (row.status, row.version) == ("approved", 2)
+
+
+def test_a_reviewer_leaves_a_comment_on_one_mask(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    row = do_create_annotation(image, personas.annotator, rle=square_rle(), source="manual")
+    annotator, _ = open_socket(runner, personas.annotator, image)
+    reviewer, _ = open_socket(runner, personas.reviewer, image)
+    reject = {
+        "type": "update", "seq": 1, "id": row.pk, "version": 1, "status": "rejected",
+        "review_comment": "The wing mirror is missing.",
+    }  # fmt: skip
+    saved = reviewer.request(reject)["annotation"]
+    assert (saved["status"], saved["review_comment"]) == ("rejected", "The wing mirror is missing.")
+    pushed = annotator.receive()
+    assert pushed["type"] == "annotation.updated"
+    assert pushed["annotation"]["review_comment"] == "The wing mirror is missing."
+    too_long = reviewer.request(reject | {"seq": 2, "version": 2, "review_comment": "x" * 2001})
+    assert too_long["code"] == "invalid"
+    # Writing the reviewer's comment is the reviewer's ability, not the annotator's.
+    forged = annotator.request({"type": "update", "seq": 3, "id": row.pk, "version": 2,
+                                "review_comment": ""})  # fmt: skip
+    assert forged["code"] == "forbidden"
+    row.refresh_from_db()
+    assert row.review_comment == "The wing mirror is missing."
 
 
 # ------------------------------------------------------------------------- access

@@ -18,7 +18,14 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from inference.masks import MaskFormatError, rle_area, rle_bbox, rle_decode, rle_encode
+from inference.masks import (
+    MaskFormatError,
+    polygons_to_mask,
+    rle_area,
+    rle_bbox,
+    rle_decode,
+    rle_encode,
+)
 from labeling.events import publish_annotation_on_commit
 from labeling.models import (
     Annotation,
@@ -65,6 +72,18 @@ def check_rle(image: Image, rle: object) -> dict[str, Any]:
     return rle_encode(mask)
 
 
+def polygons_rle(image: Image, polygons: object) -> dict[str, Any]:
+    """COCO polygons (holes as even-odd rings) drawn on the image, as compressed RLE."""
+    try:
+        mask = polygons_to_mask(polygons, image.height, image.width)  # type: ignore[arg-type]
+    except MaskFormatError as exc:
+        raise ServiceError(f"The polygons are not valid: {exc}", field="polygons") from None
+    return rle_encode(mask)
+
+
+MAX_REVIEW_COMMENT = 2000
+
+
 def check_category(image: Image, category_id: int | None) -> Category | None:
     if category_id is None:
         return None
@@ -97,6 +116,7 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
         "source": annotation.source,
         "score": annotation.score,
         "version": annotation.version,
+        "review_comment": annotation.review_comment,
         "created_by": _username(annotation.created_by),
         "updated_by": _username(annotation.updated_by),
         "updated_at": annotation.updated_at.isoformat(),
@@ -245,6 +265,7 @@ def do_update_annotation(
     rle: object = _UNSET,
     category_id: int | None = _UNSET,
     status: str = _UNSET,
+    review_comment: str = _UNSET,
     origin: str | None = None,
 ) -> Annotation:
     before = _current(image, annotation_id)
@@ -267,6 +288,14 @@ def do_update_annotation(
             raise ServiceError(f"Unknown status {status!r}.", field="status")
         fields["status"] = status
         changes["status"] = [before.status, status]
+    if review_comment is not _UNSET:
+        comment = review_comment.strip()
+        if len(comment) > MAX_REVIEW_COMMENT:
+            raise ServiceError(
+                f"Keep the comment under {MAX_REVIEW_COMMENT} characters.", field="review_comment"
+            )
+        fields["review_comment"] = comment
+        changes["review_comment"] = [before.review_comment, comment]
     if not fields:
         raise ServiceError("Nothing to change.")
     # The conditional UPDATE is the concurrency check: it matches only the version the

@@ -35,6 +35,9 @@ def _describe(action: str, changes: dict[str, Any], names: dict[int, str]) -> li
     if "mask" in changes:
         area = changes["mask"].get("area", [None, None])[1]
         parts.append(f"mask edited ({area} px)" if area is not None else "mask edited")
+    if "review_comment" in changes:
+        comment = changes["review_comment"][1]
+        parts.append(f"comment: {comment}" if comment else "comment cleared")
     return parts or ["changed"]
 
 

@@ -24,6 +24,7 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from labeling.models import Image, Project
@@ -134,6 +135,23 @@ def add_uploaded_file(project: Project, user: User, fp: IO[bytes], name: str) ->
     if is_zip_name(name):
         return list(_add_zip(project, user, fp, shown))
     return [_add_one(project, user, fp, clean_file_name(name), display_name=shown)]
+
+
+def add_uploads(project: Project, user: User, files: list[UploadedFile]) -> list[UploadResult]:
+    """Add every file of one request (web page or API), each reported on its own."""
+    limit = settings.ANYMASK_MAX_UPLOAD_BYTES
+    results: list[UploadResult] = []
+    for uploaded in files:
+        name = uploaded.name or "unnamed"
+        if uploaded.size is not None and uploaded.size > limit:
+            results.append(
+                UploadResult(printable(name), REFUSED, "The file is larger than the limit.")
+            )
+            continue
+        if uploaded.file is None:  # pragma: no cover - Django always sets it
+            continue
+        results.extend(add_uploaded_file(project, user, uploaded.file, name))
+    return results
 
 
 def _add_one(

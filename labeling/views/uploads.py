@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.permissions import Ability, project_access
-from labeling.services.uploads import UploadResult, add_uploaded_file
+from labeling.services.uploads import UploadResult, add_uploads
 from labeling.views import AuthedRequest, login_required_json
 
 
@@ -38,15 +38,7 @@ def upload(request: AuthedRequest, project_id: int) -> JsonResponse:
     files = request.FILES.getlist("files")
     if not files:
         return JsonResponse({"error": "Choose at least one file to upload."}, status=400)
-    results: list[UploadResult] = []
-    for uploaded in files:
-        name = uploaded.name or "unnamed"
-        if uploaded.size is not None and uploaded.size > limit:
-            results.append(UploadResult(name, "refused", "The file is larger than the limit."))
-            continue
-        if uploaded.file is None:  # pragma: no cover - Django always sets it
-            continue
-        results.extend(add_uploaded_file(access.project, request.user, uploaded.file, name))
+    results = add_uploads(access.project, request.user, files)
     return JsonResponse({"results": [_as_json(project_id, r) for r in results]})
 
 

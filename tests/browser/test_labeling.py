@@ -8,12 +8,10 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from playwright.sync_api import expect
 
@@ -30,11 +28,11 @@ from labeling.models import (
 from labeling.services.projects import do_create_project
 from labeling.services.uploads import do_add_image
 from tests.browser.test_upload_flow import log_in
-from tests.conftest import PASSWORD, drain_queue, make_user
+from tests.conftest import PASSWORD, make_user
 from tests.live_server import AsgiServer
 from tests.worker_process import Worker, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_script_errors")]
 
 # Screenshots for a person to look at (set ANYMASK_SCREENSHOTS to keep them elsewhere).
 # The first decode loads the model into the server process; the machine is shared.
@@ -53,54 +51,9 @@ COUNT_OVERLAY = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def shared_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media")
-
-
-@pytest.fixture(scope="module")
-def tiny_sam(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny_sam(tmp_path_factory.mktemp("models") / "tiny-sam"))
-
-
-@pytest.fixture(scope="module")
-def stack(
-    django_db_setup: None,  # both processes must use the test database
-    django_db_blocker: Any,
-    shared_media: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[AsgiServer, Worker]]:
-    """The ASGI server and a worker, shared by the tests of this module."""
-    logs = tmp_path_factory.mktemp("logs")
+@pytest.fixture(scope="module", autouse=True)
+def screenshots_folder() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    drain_queue(settings.CELERY_QUEUE_EMBEDDINGS)
-    server = AsgiServer(shared_media, logs / "server.log")
-    worker = Worker(shared_media, logs / "worker.log")
-    worker.start()
-    server.start()
-    yield server, worker
-    server.stop()
-    worker.stop()
-
-
-@pytest.fixture
-def server(stack: tuple[AsgiServer, Worker], settings: Any, shared_media: Path) -> AsgiServer:
-    settings.MEDIA_ROOT = str(shared_media)
-    return stack[0]
-
-
-@pytest.fixture
-def worker(stack: tuple[AsgiServer, Worker]) -> Worker:
-    return stack[1]
-
-
-@pytest.fixture(autouse=True)
-def no_script_errors(page: Any) -> Iterator[None]:
-    """Any uncaught exception in the page's scripts fails the test."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield
-    assert not errors, errors
 
 
 def grey_picture(size: tuple[int, int] = (320, 240)) -> io.BytesIO:
@@ -402,14 +355,19 @@ def test_a_reviewer_decides_on_one_mask_and_on_the_whole_image(
     page.get_by_role("link", name="Review next").click()
     expect(page.locator("#label-app")).to_have_attribute("data-ready", "true")
     first, second = Annotation.objects.filter(image=images[0]).order_by("pk")
+    # Rejecting one mask asks why; the reason shows under the mask.
+    page.once("dialog", lambda dialog: dialog.accept("Misses the roof"))
     page.locator(f'[data-annotation-id="{first.pk}"] .review-rejected').click()
     expect(page.locator(f'[data-annotation-id="{first.pk}"] .ann-status')).to_have_text("rejected")
+    comment = page.locator(f'[data-annotation-id="{first.pk}"] .ann-comment')
+    expect(comment).to_have_text("Reviewer: Misses the roof")
     page.locator("#review-comment").fill("The second one is fine")
     page.get_by_role("button", name="Approve image").click()
     expect(page.get_by_text("Approved street-0.png")).to_be_visible()
     assert Image.objects.get(pk=images[0].pk).labeling_status == "approved"
     statuses = dict(Annotation.objects.filter(image=images[0]).values_list("pk", "status"))
     assert statuses == {first.pk: "rejected", second.pk: "approved"}
+    assert Annotation.objects.get(pk=first.pk).review_comment == "Misses the roof"
 
 
 def test_two_people_on_one_image_see_each_other_and_each_others_masks(

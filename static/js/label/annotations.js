@@ -77,6 +77,12 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
         li.append(button);
       }
     }
+    if (ann.review_comment) {
+      const note = document.createElement("p");
+      note.className = "ann-comment";
+      note.textContent = `Reviewer: ${ann.review_comment}`;
+      li.append(note);
+    }
     list.append(li);
   }
   for (const item of pending) {

@@ -496,7 +496,14 @@ function acceptProposal(id) {
 function setStatusOf(id, status) {
   const ann = state.annotations.get(id);
   if (!ann || !state.canReview) return;
-  request({ type: "update", id, version: ann.version, status }, { kind: "update", id });
+  const message = { type: "update", id, version: ann.version, status };
+  if (status === "rejected") {
+    // The annotator sees this next to the mask; cancelling the prompt changes nothing.
+    const reason = window.prompt(`Why is mask #${id} rejected? Its annotator sees this.`, ann.review_comment || "");
+    if (reason === null) return;
+    message.review_comment = reason.slice(0, 2000);
+  }
+  request(message, { kind: "update", id });
 }
 
 function removeAnnotation(id) {

@@ -1,0 +1,197 @@
+"""Masks: list with filters, create from RLE or polygons, update or delete by version.
+
+Writes go through `labeling.services.annotations`, so they are in the history, pushed
+live to every open labeling page, and checked for conflicts: a stale `version` gets
+409 with the current mask, never a silent overwrite.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema, Status
+from ninja.pagination import paginate
+
+from labeling.api.auth import user_of
+from labeling.api.listing import apply, refuse_unknown
+from labeling.api.schemas import (
+    AnnotationIn,
+    AnnotationOut,
+    AnnotationPatch,
+    Conflict,
+    Error,
+    Id,
+    MaskIn,
+    MaskStatus,
+    PathId,
+    Source,
+)
+from labeling.models import Annotation, AnnotationSource, Image
+from labeling.permissions import Ability, Access, ability_to_set, project_access
+from labeling.services.annotations import (
+    do_create_annotation,
+    do_delete_annotation,
+    do_update_annotation,
+    polygons_rle,
+)
+from labeling.services.errors import ServiceError
+
+router = Router(tags=["annotations"])
+FAILS = {400: Error, 403: Error, 404: Error}
+
+
+class AnnotationFilters(Schema):
+    image: Id | None = None
+    category: Id | None = None
+    status: MaskStatus | None = None
+    source: Source | None = None
+    created_by: str | None = Query(None, max_length=150, description="A username.")
+    updated_after: datetime | None = None
+    sort: Literal[
+        "id", "-id", "created_at", "-created_at", "updated_at", "-updated_at", "area", "-area"
+    ] = "id"
+
+
+LOOKUPS = {
+    "image": "image_id",
+    "category": "category_id",
+    "status": "status",
+    "source": "source",
+    "created_by": "created_by__username",
+    "updated_after": "updated_at__gt",
+}
+
+
+@router.get("/projects/{project_id}/annotations", response={200: list[AnnotationOut], **FAILS})
+@paginate
+def list_annotations(
+    request: HttpRequest, project_id: PathId, filters: Query[AnnotationFilters]
+) -> QuerySet[Annotation]:
+    access = project_access(user_of(request), project_id)
+    refuse_unknown(request, AnnotationFilters)
+    rows = Annotation.objects.filter(image__project=access.project).select_related(
+        "created_by", "updated_by"
+    )
+    return apply(rows, filters, LOOKUPS)
+
+
+def _mask(image: Image, body: MaskIn) -> dict[str, Any] | None:
+    """The body's mask as RLE, or None when it gives none; both is an error."""
+    if body.rle is not None and body.polygons is not None:
+        raise ServiceError("Give the mask as `rle` or as `polygons`, not both.", field="rle")
+    if body.rle is not None:
+        return body.rle.model_dump()
+    if body.polygons is not None:
+        return polygons_rle(image, body.polygons)
+    return None
+
+
+def _needs(status: str | None, base: set[Ability]) -> list[Ability]:
+    needs = set(base)
+    if status is not None:
+        ability = ability_to_set(status)
+        assert ability is not None  # the schema allows only settable statuses
+        needs.add(ability)
+    return sorted(needs, key=lambda a: a.value)
+
+
+def _check(request: HttpRequest, project_id: int, needs: list[Ability]) -> Access:
+    """Access that has every one of `needs`, checked in one query."""
+    access = project_access(user_of(request), project_id, needs[0])
+    for ability in needs[1:]:
+        if not access.can(ability):
+            raise PermissionDenied(
+                f"Your role ({access.role}) cannot {ability.value} this project."
+            )
+    return access
+
+
+@router.post("/projects/{project_id}/annotations", response={201: AnnotationOut, **FAILS})
+def create_annotation(
+    request: HttpRequest, project_id: PathId, body: AnnotationIn
+) -> Status[Annotation]:
+    """Create a mask from `rle` or `polygons`. Approved or rejected masks need the
+    reviewer's ability as well as the annotator's."""
+    access = _check(request, project_id, _needs(body.status, {Ability.ANNOTATE}))
+    image = get_object_or_404(Image, project=access.project, pk=body.image)
+    rle = _mask(image, body)
+    if rle is None:
+        raise ServiceError("Give the mask as `rle` or as `polygons`.", field="rle")
+    made = do_create_annotation(
+        image,
+        user_of(request),
+        rle=rle,
+        source=AnnotationSource.API,
+        category_id=body.category,
+        status=body.status,
+    )
+    return Status(
+        201, Annotation.objects.select_related("created_by", "updated_by").get(pk=made.pk)
+    )
+
+
+def _annotation(access: Any, annotation_id: PathId) -> Annotation:
+    return get_object_or_404(
+        Annotation.objects.select_related("image"),
+        image__project=access.project,
+        pk=annotation_id,
+    )
+
+
+@router.patch(
+    "/projects/{project_id}/annotations/{annotation_id}",
+    response={200: AnnotationOut, 409: Conflict, **FAILS},
+)
+def update_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, body: AnnotationPatch
+) -> Annotation:
+    """Change a mask's shape, category, status or review comment. `version` is the
+    version you read; if someone changed the mask since, the answer is 409."""
+    base = {Ability.REVIEW} if body.review_comment is not None else set()
+    touched = body.model_fields_set - {"version", "status", "review_comment"}
+    if touched:
+        base.add(Ability.ANNOTATE)
+    if not base and body.status is None:
+        raise ServiceError("Give at least one of rle, polygons, category, status, review_comment.")
+    needs = _needs(body.status, base)
+    access = _check(request, project_id, needs)
+    annotation = _annotation(access, annotation_id)
+    fields: dict[str, Any] = {}
+    rle = _mask(annotation.image, body)
+    if rle is not None:
+        fields["rle"] = rle
+    if "category" in body.model_fields_set:
+        fields["category_id"] = body.category
+    if body.status is not None:
+        fields["status"] = body.status
+    if body.review_comment is not None:
+        fields["review_comment"] = body.review_comment
+    return do_update_annotation(
+        annotation.image,
+        annotation_id,
+        user_of(request),
+        expected_version=body.version,
+        **fields,
+    )
+
+
+class DeleteQuery(Schema):
+    version: int = Query(..., ge=1, le=2**31)
+
+
+@router.delete(
+    "/projects/{project_id}/annotations/{annotation_id}",
+    response={204: None, 409: Conflict, **FAILS},
+)
+def delete_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, query: Query[DeleteQuery]
+) -> Status[None]:
+    access = project_access(user_of(request), project_id, Ability.ANNOTATE)
+    annotation = _annotation(access, annotation_id)
+    do_delete_annotation(
+        annotation.image, annotation_id, user_of(request), expected_version=query.version
+    )
+    return Status(204, None)

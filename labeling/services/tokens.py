@@ -1,0 +1,67 @@
+"""Personal API tokens: make one (shown once), find its user, revoke it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.models import ApiToken
+from labeling.services.errors import ServiceError
+
+PREFIX = "am_"
+MAX_TOKENS_PER_USER = 20
+# `last_used_at` is written at most this often, so a busy script does not turn every
+# request into a write.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def do_create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns the row and the token, which is never stored."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the token a name, such as the script that will use it.")
+    if len(name) > 100:
+        raise ServiceError("Keep the name under 100 characters.")
+    # Locking the user row makes the count below exact under concurrent requests.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if ApiToken.objects.filter(user=user).count() >= MAX_TOKENS_PER_USER:
+        raise ServiceError(f"You already have {MAX_TOKENS_PER_USER} tokens; revoke one first.")
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        user=user, name=name, key_hash=_digest(token), prefix=token[: len(PREFIX) + 6]
+    )
+    return row, token
+
+
+def do_revoke_token(user: User, token_id: int) -> None:
+    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    if not deleted:
+        raise ServiceError("No such token; it may have been revoked already.")
+
+
+def user_for_token(token: str) -> User | None:
+    """The active user a token belongs to, or None. Tokens are looked up by digest:
+    they carry 256 random bits, so the lookup reveals nothing a guess could use."""
+    if not token.startswith(PREFIX) or len(token) > 100:
+        return None
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_digest(token), user__is_active=True)
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.user

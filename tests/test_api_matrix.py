@@ -1,0 +1,277 @@
+"""Every API endpoint × every persona: the same rules as the web UI.
+
+A member with the ability gets the endpoint's success status; a member without it
+gets 403; someone outside the project gets 404, exactly what a missing project
+gives; no token, a wrong one or a revoked one gets 401. Then every endpoint is
+called with ids that belong to another project, and must find nothing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from inference.masks import rle_encode
+from labeling.models import (
+    Annotation,
+    Category,
+    Export,
+    ExportStatus,
+    Image,
+    LabelingStatus,
+    Membership,
+    Project,
+    Role,
+)
+from labeling.permissions import ROLE_ABILITIES, Ability
+from labeling.services.annotations import do_create_annotation
+from labeling.services.tokens import do_create_token, do_revoke_token
+from tests.api_helpers import ApiClient, api_for
+from tests.conftest import Personas, image_bytes, image_row, make_user
+
+V, A, R, M = Ability.VIEW, Ability.ANNOTATE, Ability.REVIEW, Ability.MANAGE
+
+
+def square_rle(size: int = 10, side: int = 4) -> dict[str, Any]:
+    mask = np.zeros((size, size), dtype=bool)
+    mask[1 : 1 + side, 1 : 1 + side] = True
+    return rle_encode(mask)
+
+
+@dataclass
+class World:
+    project: Project
+    image: Image
+    submitted: Image
+    category: Category
+    spare_category: Category
+    annotation: Annotation
+    export: Export
+
+
+def build_world(project: Project, owner: Any, base: int) -> World:
+    image = image_row(project, base)
+    submitted = image_row(project, base + 1)
+    Image.objects.filter(pk=submitted.pk).update(labeling_status=LabelingStatus.SUBMITTED)
+    category = Category.objects.create(project=project, name=f"car{base}")
+    spare = Category.objects.create(project=project, name=f"spare{base}")
+    annotation = do_create_annotation(
+        image, owner, rle=square_rle(), source="manual", category_id=category.pk
+    )
+    stored = default_storage.save(f"exports/{base}.json", ContentFile(b'{"images": []}'))
+    export = Export.objects.create(
+        project=project, created_by=owner, statuses=["approved"], segmentation="rle",
+        status=ExportStatus.DONE, file=stored,
+    )  # fmt: skip
+    return World(project, image, submitted, category, spare, annotation, export)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: Callable[[World], str]
+    body: Callable[[World], Any] = lambda w: None
+    needs: frozenset[Ability] = frozenset({V})
+    ok: int = 200
+
+
+def p(w: World) -> str:
+    return f"/projects/{w.project.pk}"
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "project": Endpoint("GET", lambda w: p(w)),
+    "images": Endpoint("GET", lambda w: f"{p(w)}/images"),
+    "upload": Endpoint(
+        "UPLOAD", lambda w: f"{p(w)}/images", lambda w: {"new.png": image_bytes()},
+        frozenset({M}),
+    ),
+    "image": Endpoint("GET", lambda w: f"{p(w)}/images/{w.image.pk}"),
+    "submit": Endpoint(
+        "POST", lambda w: f"{p(w)}/images/{w.image.pk}/submit", needs=frozenset({A})
+    ),
+    "review": Endpoint(
+        "POST", lambda w: f"{p(w)}/images/{w.submitted.pk}/review",
+        lambda w: {"decision": "approve"}, frozenset({R}),
+    ),
+    "categories": Endpoint("GET", lambda w: f"{p(w)}/categories"),
+    "category-create": Endpoint(
+        "POST", lambda w: f"{p(w)}/categories", lambda w: {"name": "tree"}, frozenset({M}), 201
+    ),
+    "category-update": Endpoint(
+        "PATCH", lambda w: f"{p(w)}/categories/{w.category.pk}", lambda w: {"name": "auto"},
+        frozenset({M}),
+    ),
+    "category-delete": Endpoint(
+        "DELETE", lambda w: f"{p(w)}/categories/{w.spare_category.pk}", needs=frozenset({M}),
+        ok=204,
+    ),
+    "annotations": Endpoint("GET", lambda w: f"{p(w)}/annotations"),
+    "annotation-create": Endpoint(
+        "POST", lambda w: f"{p(w)}/annotations",
+        lambda w: {"image": w.image.pk, "rle": square_rle(), "category": w.category.pk},
+        frozenset({A}), 201,
+    ),
+    "annotation-create-approved": Endpoint(
+        "POST", lambda w: f"{p(w)}/annotations",
+        lambda w: {"image": w.image.pk, "rle": square_rle(), "status": "approved"},
+        frozenset({A, R}), 201,
+    ),
+    "annotation-edit": Endpoint(
+        "PATCH", lambda w: f"{p(w)}/annotations/{w.annotation.pk}",
+        lambda w: {"version": 1, "category": w.spare_category.pk}, frozenset({A}),
+    ),
+    "annotation-approve": Endpoint(
+        "PATCH", lambda w: f"{p(w)}/annotations/{w.annotation.pk}",
+        lambda w: {"version": 1, "status": "approved"}, frozenset({R}),
+    ),
+    "annotation-comment": Endpoint(
+        "PATCH", lambda w: f"{p(w)}/annotations/{w.annotation.pk}",
+        lambda w: {"version": 1, "review_comment": "The mirror is missing."}, frozenset({R}),
+    ),
+    "annotation-delete": Endpoint(
+        "DELETE", lambda w: f"{p(w)}/annotations/{w.annotation.pk}", lambda w: {"version": 1},
+        frozenset({A}), 204,
+    ),
+    "export-start": Endpoint(
+        "POST", lambda w: f"{p(w)}/exports", lambda w: {"segmentation": "rle"}, frozenset({M}),
+        202,
+    ),
+    "exports": Endpoint("GET", lambda w: f"{p(w)}/exports", needs=frozenset({M})),
+    "export": Endpoint("GET", lambda w: f"{p(w)}/exports/{w.export.pk}", needs=frozenset({M})),
+    "export-download": Endpoint(
+        "GET", lambda w: f"{p(w)}/exports/{w.export.pk}/download", needs=frozenset({M})
+    ),
+}  # fmt: skip
+
+MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
+
+
+def send(client: ApiClient, endpoint: Endpoint, world: World) -> Any:
+    if endpoint.method == "UPLOAD":
+        return client.upload(endpoint.path(world), endpoint.body(world))
+    return client.call(endpoint.method, endpoint.path(world), endpoint.body(world))
+
+
+@pytest.fixture
+def world(personas: Personas) -> World:
+    return build_world(personas.project, personas.owner, 100)
+
+
+@pytest.mark.parametrize("name", sorted(ENDPOINTS))
+@pytest.mark.parametrize("who", [*MEMBERS, "outsider"])
+def test_each_persona_gets_what_its_role_allows(
+    personas: Personas, world: World, who: str, name: str
+) -> None:
+    endpoint = ENDPOINTS[name]
+    response = send(api_for(getattr(personas, who)), endpoint, world)
+    if who == "outsider":
+        expected = 404
+    else:
+        expected = endpoint.ok if endpoint.needs <= ROLE_ABILITIES[MEMBERS[who]] else 403
+    assert response.status_code == expected, (who, name, response.content[:300])
+    if expected in (403, 404):
+        assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("name", sorted(ENDPOINTS))
+@pytest.mark.parametrize("token", ["none", "wrong", "revoked", "inactive"])
+def test_it_refuses_calls_without_a_working_token(
+    personas: Personas, world: World, token: str, name: str
+) -> None:
+    if token == "none":
+        client = ApiClient(None)
+    elif token == "wrong":
+        client = ApiClient("am_" + "x" * 43)
+    else:
+        row, secret = do_create_token(personas.owner, "soon gone")
+        client = ApiClient(secret)
+        if token == "revoked":
+            do_revoke_token(personas.owner, row.pk)
+        else:
+            personas.owner.is_active = False
+            personas.owner.save()
+    response = send(client, ENDPOINTS[name], world)
+    assert response.status_code == 401, response.content[:300]
+
+
+def test_a_session_cookie_alone_does_not_open_the_api(personas: Personas, world: World) -> None:
+    """Only tokens authenticate the API, so a page on another site cannot ride a
+    logged-in browser's cookies into it (no CSRF on the API)."""
+    browser = personas.client("owner")
+    assert browser.get(f"/api/v1/projects/{world.project.pk}").status_code == 401
+    assert browser.post(f"/api/v1/projects/{world.project.pk}/categories").status_code == 401
+
+
+# Endpoints whose path names an object: called under our project with the id of the
+# other project's object, they must answer as if the id did not exist.
+FOREIGN_PATHS = [
+    "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
+    "annotation-approve", "annotation-comment", "annotation-delete", "export",
+    "export-download",
+]  # fmt: skip
+
+
+@pytest.fixture
+def foreign(personas: Personas) -> World:
+    """Another project, with its own objects, where our owner is not a member."""
+    stranger = make_user("stranger")
+    project = Project.objects.create(name="Elsewhere", created_by=stranger)
+    Membership.objects.create(project=project, user=stranger, role=Role.ADMIN)
+    return build_world(project, stranger, 200)
+
+
+def mixed(world: World, foreign: World) -> World:
+    """Our project, with every object swapped for the other project's."""
+    return World(
+        world.project, foreign.image, foreign.submitted, foreign.category,
+        foreign.spare_category, foreign.annotation, foreign.export,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FOREIGN_PATHS)
+def test_it_rejects_foreign_ids_in_paths(
+    personas: Personas, world: World, foreign: World, name: str
+) -> None:
+    before = Annotation.objects.get(pk=foreign.annotation.pk)
+    response = send(api_for(personas.owner), ENDPOINTS[name], mixed(world, foreign))
+    assert response.status_code == 404, response.content[:300]
+    assert response.json() == {"detail": "Not found."}
+    after = Annotation.objects.get(pk=foreign.annotation.pk)
+    assert (after.version, after.status, after.category_id) == (
+        before.version, before.status, before.category_id,
+    )  # fmt: skip
+    assert Category.objects.filter(pk=foreign.spare_category.pk).exists()
+    assert Image.objects.get(pk=foreign.submitted.pk).labeling_status == LabelingStatus.SUBMITTED
+
+
+def test_it_rejects_foreign_ids_in_bodies(personas: Personas, world: World, foreign: World) -> None:
+    client = api_for(personas.owner)
+    path = f"/projects/{world.project.pk}/annotations"
+    on_their_image = client.call("POST", path, {"image": foreign.image.pk, "rle": square_rle()})
+    assert on_their_image.status_code == 404
+    their_category = {"image": world.image.pk, "rle": square_rle(), "category": foreign.category.pk}
+    refused = client.call("POST", path, their_category)
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "category"
+    moved = client.call(
+        "PATCH", f"{path}/{world.annotation.pk}", {"version": 1, "category": foreign.category.pk}
+    )
+    assert moved.status_code == 400
+    assert Annotation.objects.filter(category=foreign.category).count() == 1  # theirs only
+    listed = client.get(path, image=foreign.image.pk)
+    assert listed.status_code == 200
+    assert listed.json() == {"items": [], "count": 0}
+
+
+def test_it_hides_other_projects_from_the_project_list(personas: Personas) -> None:
+    listed = api_for(personas.annotator).get("/projects").json()
+    assert [(p["name"], p["role"]) for p in listed["items"]] == [("Streets", "annotator")]
+    mine = api_for(personas.outsider).get("/projects").json()
+    assert [p["name"] for p in mine["items"]] == ["Oscar's own"]

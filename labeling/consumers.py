@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied
 
 from inference import MAX_POINTS, Prompt, PromptError
 from labeling import decoding
-from labeling.events import project_group
+from labeling.events import PAGE_NUDGE, page_group, project_group
 from labeling.models import (
     AnnotationSource,
     Category,
@@ -363,6 +363,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def _publish_presence(self, viewers: list[str]) -> None:
         event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}
         await self.channel_layer.group_send(project_group(self.project_id), event)
+        await self.channel_layer.group_send(page_group(self.project_id), PAGE_NUDGE)
 
     async def image_presence(self, event: dict[str, Any]) -> None:
         if event.get("image") == self.image_id:

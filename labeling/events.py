@@ -1,8 +1,10 @@
 """Push changes to everyone watching a project, through the channel layer.
 
-Consumers (the labeling page, the live project page) join `project_group(id)`.
-Publishing never fails the caller: a browser that misses a push still catches up on
-its next poll or reconnect.
+Labeling pages join `project_group(id)` and get every change in full. Project pages
+join `page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
+their counts and statuses again (labeling/project_socket.py). Publishing never fails
+the caller: a browser that misses a push still catches up on its next poll or
+reconnect.
 """
 
 from __future__ import annotations
@@ -20,14 +22,34 @@ def project_group(project_id: int) -> str:
     return f"project-{project_id}"
 
 
-def publish(project_id: int, event: dict[str, Any]) -> None:
+def page_group(project_id: int) -> str:
+    return f"project-{project_id}-page"
+
+
+PAGE_NUDGE = {"type": "page.changed"}
+
+
+def _send(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
         return
     try:
-        async_to_sync(layer.group_send)(project_group(project_id), event)
+        async_to_sync(layer.group_send)(group, event)
     except Exception:
-        logger.warning("could not publish %s to project %s", event.get("type"), project_id)
+        logger.warning("could not publish %s to %s", event.get("type"), group)
+
+
+def publish(project_id: int, event: dict[str, Any]) -> None:
+    """Send `event` to the project's labeling pages, and nudge its project pages."""
+    _send(project_group(project_id), event)
+    _send(page_group(project_id), PAGE_NUDGE)
+
+
+def nudge_pages_on_commit(project_id: int) -> None:
+    """After a change only the project page shows (a claim, a submit, a review)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: _send(page_group(project_id), PAGE_NUDGE))
 
 
 def publish_image_status(project_id: int, image_id: int, **fields: Any) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.urls import re_path
 
 from labeling.consumers import ImageConsumer
+from labeling.project_socket import ProjectConsumer
 
 websocket_urlpatterns = [
     # At most 18 digits: the id always fits the database's 64-bit integer.
     re_path(r"^ws/images/(?P<image_id>[0-9]{1,18})/$", ImageConsumer.as_asgi()),
+    re_path(r"^ws/projects/(?P<project_id>[0-9]{1,18})/$", ProjectConsumer.as_asgi()),
 ]

@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from labeling.events import nudge_pages_on_commit
 from labeling.models import Image, LabelingStatus, Project
 
 # Candidates read per round; a round whose every candidate was taken meanwhile reads
@@ -55,6 +56,7 @@ def claim_next(project: Project, user: User, after: int | None = None) -> Image 
     if returned is not None:  # rejected work comes back to its annotator first
         Image.objects.filter(pk=returned.pk).update(claimed_by=user, claimed_at=timezone.now())
         release_claims(project, user, keep=returned.pk)
+        nudge_pages_on_commit(project.pk)
         return returned
     tried: set[int] = set()
     while True:
@@ -79,6 +81,7 @@ def claim_next(project: Project, user: User, after: int | None = None) -> Image 
             if won == 1:
                 release_claims(project, user, keep=candidate.pk)
                 candidate.claimed_by, candidate.claimed_at = user, now
+                nudge_pages_on_commit(project.pk)  # the grid shows who holds what
                 return candidate
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling import embeddings
+from labeling.events import nudge_pages_on_commit
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -144,10 +145,12 @@ def perform_proposals(job_id: int) -> str:
             finished_at=timezone.now(),
             error=f"Stopped: {type(error).__name__}. Images done so far keep their proposals.",
         )
+        nudge_pages_on_commit(project.pk)
         return "failed"
     ProposalJob.objects.filter(pk=job_id).update(
         status=ExportStatus.DONE, finished_at=timezone.now(), done=len(job.image_ids)
     )
+    nudge_pages_on_commit(project.pk)  # the project page shows the job's end
     return "done"
 
 

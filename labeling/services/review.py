@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from labeling.events import nudge_pages_on_commit
 from labeling.models import Annotation, AnnotationStatus, Image, LabelingStatus
 from labeling.services.annotations import VersionConflict, do_update_annotation
 from labeling.services.claims import release_claims
@@ -36,6 +37,7 @@ def do_submit_image(image: Image, user: User) -> int:
             labeling_status=LabelingStatus.SUBMITTED, submitted_by=user
         )
     release_claims(locked.project, user)
+    nudge_pages_on_commit(locked.project_id)
     return moved
 
 
@@ -78,6 +80,7 @@ def do_review_image(image: Image, reviewer: User, decision: str, comment: str) -
         # Back to its annotator: claimed for them, so nobody else's "next" takes it.
         fields.update(claimed_by_id=locked.submitted_by_id, claimed_at=timezone.now())
     Image.objects.filter(pk=locked.pk).update(**fields)
+    nudge_pages_on_commit(locked.project_id)
     return moved
 
 

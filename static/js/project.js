@@ -1,9 +1,15 @@
-// Project page: keep counts and per-image statuses current without a reload, by
-// polling a small JSON endpoint (live websocket pushes arrive in a later release).
+// Project page: keep counts and per-image statuses current without a reload.
+// The project socket nudges the page on every change (a mask, a status, a claim,
+// a viewer) and the page then fetches the small status JSON again. Polling stays as
+// the safety net: often while the socket is down or cannot carry the worker's
+// events (the embedded mode's in-memory layer), rarely when it can.
 const counts = document.getElementById("counts");
-// Embedded mode has no push from the worker: poll often enough that a status
-// change shows within 2 s.
-const POLL_MS = 1500;
+const POLL_FAST_MS = 1500;
+const POLL_SLOW_MS = 10000;
+let pollMs = POLL_FAST_MS;
+let lastRefresh = 0;
+let inFlight = false;
+let again = false;
 
 const LABELS = {
   pending: "embedding pending", running: "embedding running", ready: "embedding ready",
@@ -20,6 +26,10 @@ function setBadge(badge, kind, value, title) {
 }
 
 async function refresh() {
+  // One request at a time; a nudge during one asks for one more after it.
+  if (inFlight) { again = true; return; }
+  inFlight = true;
+  lastRefresh = Date.now();
   try {
     const response = await fetch(counts.dataset.statusUrl, { headers: { Accept: "application/json" } });
     if (!response.ok) return;
@@ -56,9 +66,38 @@ async function refresh() {
     }
   } catch {
     // Offline for a moment: the next poll tries again.
+  } finally {
+    inFlight = false;
+    if (again) { again = false; refresh(); }
   }
 }
 
+function listen(delay = 1000) {
+  const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${window.location.host}${counts.dataset.socketPath}`);
+  ws.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "hello") {
+      pollMs = message.worker_events ? POLL_SLOW_MS : POLL_FAST_MS;
+      counts.dataset.live = "on";
+      delay = 1000;
+      refresh(); // catch up on anything missed while disconnected
+    } else if (message.type === "changed" && !document.hidden) {
+      refresh();
+    }
+  });
+  ws.addEventListener("close", (event) => {
+    pollMs = POLL_FAST_MS;
+    counts.dataset.live = "off";
+    if (event.code === 4403) return; // no longer a member: the next poll says so
+    setTimeout(() => listen(Math.min(delay * 2, 30000)), delay);
+  });
+}
+
 if (counts) {
-  setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+  setInterval(() => {
+    if (!document.hidden && Date.now() - lastRefresh >= pollMs) refresh();
+  }, 500);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+  listen();
 }

@@ -66,8 +66,8 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The page sends nothing it needs answered; frames are ignored."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page sends nothing that needs an answer: frames are dropped unread."""
 
     async def page_changed(self, event: dict[str, Any]) -> None:
         if self.flush is None or self.flush.done():

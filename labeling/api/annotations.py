@@ -18,11 +18,11 @@ from ninja.pagination import paginate
 from labeling.api.auth import user_of
 from labeling.api.listing import apply, refuse_unknown
 from labeling.api.schemas import (
+    FAILS,
     AnnotationIn,
     AnnotationOut,
     AnnotationPatch,
     Conflict,
-    Error,
     Id,
     MaskIn,
     MaskStatus,
@@ -40,7 +40,6 @@ from labeling.services.annotations import (
 from labeling.services.errors import ServiceError
 
 router = Router(tags=["annotations"])
-FAILS = {400: Error, 403: Error, 404: Error}
 
 
 class AnnotationFilters(Schema):

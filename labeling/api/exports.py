@@ -11,13 +11,12 @@ from ninja.pagination import paginate
 
 from labeling.api.auth import user_of
 from labeling.api.listing import refuse_unknown
-from labeling.api.schemas import Error, ExportIn, ExportOut, PathId
+from labeling.api.schemas import FAILS, ExportIn, ExportOut, PathId
 from labeling.models import Export, ExportStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.exports import check_export_options, do_start_export, download_name
 
 router = Router(tags=["exports"])
-FAILS = {400: Error, 403: Error, 404: Error}
 
 
 class NoFilters(Schema):

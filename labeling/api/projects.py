@@ -12,6 +12,7 @@ from ninja.pagination import paginate
 from labeling.api.auth import user_of
 from labeling.api.listing import apply, refuse_unknown
 from labeling.api.schemas import (
+    FAILS,
     CategoryIn,
     CategoryOut,
     CategoryPatch,
@@ -37,7 +38,6 @@ from labeling.services.review import do_review_image, do_submit_image
 from labeling.services.uploads import add_uploads
 
 router = Router(tags=["projects"])
-FAILS = {400: Error, 403: Error, 404: Error}
 
 
 class ProjectFilters(Schema):

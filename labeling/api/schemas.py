@@ -36,6 +36,10 @@ class Error(Schema):
     field: str | None = None
 
 
+# The failures every project operation may answer, for the OpenAPI schema.
+FAILS = {400: Error, 403: Error, 404: Error}
+
+
 class Me(Schema):
     username: str
 

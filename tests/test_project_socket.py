@@ -4,8 +4,9 @@ shows, strangers get no socket, and a burst of changes is one nudge."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tests.conftest import Personas, image_row
 from tests.test_consumer import LoopThread, Socket, headers_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -41,6 +43,14 @@ def open_page(runner: LoopThread, user: Any, project_id: int) -> Socket:
     return socket
 
 
+def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a service call in a thread of its own, as a view or worker would: browser
+    tests may leave an event loop running in this one, where the channel layer's
+    async_to_sync cannot publish."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call, *args, **kwargs).result(timeout=30)
+
+
 def mask(size: int = 10) -> dict[str, Any]:
     pixels = np.zeros((size, size), dtype=bool)
     pixels[2:6, 2:6] = True
@@ -52,7 +62,7 @@ def test_a_new_mask_nudges_every_open_project_page(runner: LoopThread, personas:
     pages = [
         open_page(runner, who, personas.project.pk) for who in (personas.owner, personas.reviewer)
     ]
-    do_create_annotation(image, personas.annotator, rle=mask(), source="sam")
+    off_loop(do_create_annotation, image, personas.annotator, rle=mask(), source="sam")
     for page in pages:
         assert page.receive(timeout=5) == {"type": "changed"}
 
@@ -60,9 +70,9 @@ def test_a_new_mask_nudges_every_open_project_page(runner: LoopThread, personas:
 def test_claims_and_submits_nudge_the_page(runner: LoopThread, personas: Personas) -> None:
     image = image_row(personas.project, 1)
     page = open_page(runner, personas.owner, personas.project.pk)
-    assert claim_next(personas.project, personas.annotator) == image
+    assert off_loop(claim_next, personas.project, personas.annotator) == image
     assert page.receive(timeout=5) == {"type": "changed"}
-    do_submit_image(image, personas.annotator)
+    off_loop(do_submit_image, image, personas.annotator)
     assert page.receive(timeout=5) == {"type": "changed"}
     assert Image.objects.get(pk=image.pk).labeling_status == LabelingStatus.SUBMITTED
 
@@ -72,7 +82,7 @@ def test_a_burst_of_changes_is_one_nudge(runner: LoopThread, personas: Personas)
     page = open_page(runner, personas.owner, personas.project.pk)
     started = time.monotonic()
     for _ in range(20):
-        do_create_annotation(image, personas.annotator, rle=mask(), source="sam")
+        off_loop(do_create_annotation, image, personas.annotator, rle=mask(), source="sam")
     burst = time.monotonic() - started
     nudges = 0
     while not page.quiet(0.5):  # each frame that arrives ends one wait
@@ -82,9 +92,9 @@ def test_a_burst_of_changes_is_one_nudge(runner: LoopThread, personas: Personas)
 
 
 def test_changes_elsewhere_do_not_nudge(runner: LoopThread, personas: Personas) -> None:
-    elsewhere = Membership.objects.get(user=personas.outsider).project
+    other = Membership.objects.get(user=personas.outsider).project
     page = open_page(runner, personas.owner, personas.project.pk)
-    do_create_annotation(image_row(elsewhere, 9), personas.outsider, rle=mask(), source="sam")
+    off_loop(do_create_annotation, image_row(other, 9), personas.outsider, rle=mask(), source="sam")
     assert page.quiet(0.6)
 
 
@@ -104,5 +114,5 @@ def test_a_removed_member_s_page_socket_closes(
     image = image_row(personas.project, 1)
     page = open_page(runner, personas.reviewer, personas.project.pk)
     Membership.objects.filter(user=personas.reviewer, project=personas.project).delete()
-    do_create_annotation(image, personas.annotator, rle=mask(), source="sam")
+    off_loop(do_create_annotation, image, personas.annotator, rle=mask(), source="sam")
     assert page.receive(timeout=5) == {"closed": 4403}

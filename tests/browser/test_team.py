@@ -1,7 +1,8 @@
 """The team scenario end to end, in three browser contexts on one project.
 
 Two annotators press "Start labeling" and get different images, which the admin's
-project page shows as theirs without a reload. They meet on one image, see each
+project page shows as theirs without a reload; after a submit, "next" hands out the
+image neither holds. They meet on one image, see each
 other there and each other's new masks; the admin's page counts move as they work.
 The admin reviews (one mask rejected with a reason, the image approved), exports
 COCO from the exports page, and the file holds exactly the approved masks.
@@ -89,6 +90,10 @@ def test_two_annotators_a_reviewer_and_an_export(
         expect(status).to_have_text("In progress")
 
         gus.keyboard.press("Shift+Enter")  # submit: both drafts go to review
+        # ...and his "next" hands him the one image nobody holds, not hal's.
+        expect(gus).not_to_have_url(re.compile(rf"/images/{gus_image}/label/$"))
+        third = {i.pk for i in images} - {gus_image, hal_image}
+        assert image_in(gus.url) in third
         expect(status).to_have_text("Submitted")
         expect(page.locator('[data-count="labeled"]')).to_have_text("1")
     finally:

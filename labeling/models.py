@@ -269,6 +269,8 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    # Stopped by an admin (proposal jobs, which take minutes per image on a CPU).
+    CANCELED = "canceled", "Canceled"
 
 
 class SegmentationFormat(models.TextChoices):

@@ -81,6 +81,7 @@ urlpatterns = [
     path(f"{project}/review/", review.review_page, name="project-review"),
     path(f"{project}/proposals/", proposals.start, name="proposals-start"),
     path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
+    path(f"{project}/proposals/<id:job_id>/cancel", proposals.cancel, name="proposals-cancel"),
     path(
         f"{project}/images/<id:image_id>/history.json",
         labeling.image_history_json,

@@ -41,6 +41,7 @@ class Target:
     image_id: int
     category_id: int
     membership_id: int
+    job_id: int
 
 
 @pytest.fixture
@@ -54,7 +55,9 @@ def target(personas: Personas) -> Target:
         project=personas.project, statuses=["approved"], segmentation="rle",
         status=ExportStatus.DONE, file=stored,
     )  # fmt: skip
-    return Target(personas.project.pk, image.pk, category.pk, membership.pk)
+    # A queued proposal job to cancel (made directly: nothing needs to run it).
+    job = ProposalJob.objects.create(project=personas.project, image_ids=[image.pk], total=1)
+    return Target(personas.project.pk, image.pk, category.pk, membership.pk, job.pk)
 
 
 Request = Callable[[Client, Target], "Response"]
@@ -62,7 +65,12 @@ State = Callable[[Target], object]
 
 
 def ids_for(t: Target, *extra: str) -> list[int]:
-    ids = {"image": t.image_id, "category": t.category_id, "membership": t.membership_id}
+    ids = {
+        "image": t.image_id,
+        "category": t.category_id,
+        "membership": t.membership_id,
+        "job": t.job_id,
+    }
     return [t.project_id, *(ids[e] for e in extra)]
 
 
@@ -114,6 +122,10 @@ def imports_of(t: Target) -> object:
 
 def proposal_jobs_of(t: Target) -> object:
     return ProposalJob.objects.filter(project_id=t.project_id).count()
+
+
+def proposal_job_status(t: Target) -> object:
+    return list(ProposalJob.objects.filter(pk=t.job_id).values_list("status", flat=True))
 
 
 def members_of(t: Target) -> object:
@@ -186,6 +198,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
         lambda t: Project.objects.get(pk=t.project_id).proposal_min_iou,
     ),
     (post("proposals-start", {"scope": "project"}), ADMIN_ACTION, proposal_jobs_of),
+    (post("proposals-cancel", {}, "job"), ADMIN_ACTION, proposal_job_status),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 
@@ -225,7 +238,7 @@ def test_outsider_sees_the_same_404_as_for_a_missing_project(
 ) -> None:
     client = personas.client("outsider")
     existing = request_(client, target)
-    missing_target = Target(target.project_id + 999, 1, 1, 1)
+    missing_target = Target(target.project_id + 999, 1, 1, 1, 1)
     missing = request_(client, missing_target)
     token = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
     assert existing.status_code == missing.status_code == 404

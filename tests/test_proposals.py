@@ -3,12 +3,15 @@ quality filters, whose masks arrive as proposals to accept or discard."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db.models.signals import post_save
 
 from inference.testing import save_tiny_sam
 from labeling.models import Annotation, Image, Project, ProposalJob
+from labeling.services.proposals import do_cancel_proposals
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_proposals
 from tests.conftest import Personas, drain_queue, image_row
@@ -36,11 +39,16 @@ def images(personas: Personas, tiny_sam: str, settings: Any) -> list[Image]:
     return added
 
 
-def run_queued(settings: Any) -> ProposalJob:
+def run_queued(settings: Any, outcome: str = "done") -> ProposalJob:
     queued = drain_queue(settings.CELERY_QUEUE_DEFAULT)
     assert [name for name, _ in queued] == ["labeling.tasks.run_proposals"]
-    assert run_proposals(*queued[0][1]) == "done"
+    assert run_proposals(*queued[0][1]) == outcome
     return ProposalJob.objects.get(pk=queued[0][1][0])
+
+
+def open_filters(owner: Any, base: str) -> None:
+    # Random weights predict low quality: open the filters wide.
+    owner.post(f"{base}/filters", {"min_iou": "0", "min_stability": "0", "min_area": "0"})
 
 
 def test_proposals_for_a_selection_follow_the_projects_filters(
@@ -48,8 +56,7 @@ def test_proposals_for_a_selection_follow_the_projects_filters(
 ) -> None:
     owner = personas.client("owner")
     base = f"/projects/{personas.project.pk}/proposals"
-    # Random weights predict low quality: open the filters wide first.
-    owner.post(f"{base}/filters", {"min_iou": "0", "min_stability": "0", "min_area": "0"})
+    open_filters(owner, base)
     response = owner.post(f"{base}/", {"scope": "images", "image": [images[0].pk, images[2].pk]})
     assert response.status_code == 302
     job = run_queued(settings)
@@ -98,3 +105,79 @@ def test_only_admins_run_proposals(
         == code
     )
     assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_DEFAULT) == []
+
+
+def test_a_canceled_queued_job_never_runs(
+    personas: Personas, images: list[Image], settings: Any
+) -> None:
+    owner = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/proposals"
+    open_filters(owner, base)
+    owner.post(f"{base}/", {"scope": "project"})
+    job = ProposalJob.objects.get()
+    page = owner.get(f"/projects/{personas.project.pk}/").content.decode()
+    assert f"{base}/{job.pk}/cancel" in page  # the running job offers Cancel
+
+    response = owner.post(f"{base}/{job.pk}/cancel", follow=True)
+    assert "Proposals canceled after 0 of 3 image(s)." in response.content.decode()
+    job = run_queued(settings, outcome="not queued")  # the worker finds it canceled
+    assert job.status == "canceled" and job.finished_at is not None
+    assert not Annotation.objects.exists()
+    status = owner.get(f"/projects/{personas.project.pk}/status.json").json()
+    assert status["proposal_jobs"][0]["status"] == "canceled"
+    assert "Canceled" in status["proposal_jobs"][0]["error"]
+    assert (
+        f"{base}/{job.pk}/cancel"
+        not in owner.get(f"/projects/{personas.project.pk}/").content.decode()
+    )
+
+
+@pytest.fixture
+def cancel_on_first_proposal() -> Iterator[list[int]]:
+    """Cancels the running job the moment its first proposal is saved, as an admin
+    pressing Cancel while the worker is inside an image would."""
+    canceled: list[int] = []
+
+    def receiver(instance: Annotation, created: bool, **kwargs: Any) -> None:
+        if created and not canceled:
+            job = ProposalJob.objects.get(status="running")
+            canceled.append(do_cancel_proposals(job.project, job.pk).pk)
+
+    post_save.connect(receiver, sender=Annotation, dispatch_uid="cancel-test")
+    yield canceled
+    post_save.disconnect(sender=Annotation, dispatch_uid="cancel-test")
+
+
+def test_a_cancel_stops_a_running_job_before_its_next_image(
+    personas: Personas, images: list[Image], settings: Any, cancel_on_first_proposal: list[int]
+) -> None:
+    owner = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/proposals"
+    open_filters(owner, base)
+    owner.post(f"{base}/", {"scope": "project"})
+    job = run_queued(settings, outcome="canceled")
+    assert cancel_on_first_proposal == [job.pk]
+    # The image being worked on finished and keeps its proposals; no other started.
+    proposed = set(Annotation.objects.values_list("image_id", flat=True))
+    assert len(proposed) == 1
+    assert job.status == "canceled" and job.done < job.total == 3
+    assert job.proposals == Annotation.objects.count() > 0
+
+
+def test_a_finished_job_cannot_be_canceled(
+    personas: Personas, images: list[Image], settings: Any
+) -> None:
+    owner = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/proposals"
+    open_filters(owner, base)
+    owner.post(f"{base}/", {"scope": "images", "image": [images[0].pk]})
+    job = run_queued(settings)
+    response = owner.post(f"{base}/{job.pk}/cancel", follow=True)
+    assert "This job has already finished." in response.content.decode()
+    assert ProposalJob.objects.get(pk=job.pk).status == "done"
+    # Another project's job id is not found through this project.
+    foreign = Project.objects.get(name="Oscar's own")
+    other = ProposalJob.objects.create(project=foreign, image_ids=[], total=0)
+    response = owner.post(f"{base}/{other.pk}/cancel", follow=True)
+    assert "No such proposal job in this project." in response.content.decode()
+    assert ProposalJob.objects.get(pk=other.pk).status == "queued"

@@ -126,8 +126,13 @@ def perform_proposals(job_id: int) -> str:
     job = ProposalJob.objects.select_related("project").get(pk=job_id)
     project, progress = job.project, RowProgress(ProposalJob, job_id)
     stored = 0
+    running = ProposalJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING)
     try:
         for done, image in enumerate(Image.objects.filter(pk__in=job.image_ids), start=1):
+            # A cancel takes effect between images: the ones done keep their proposals.
+            if not running.exists():
+                nudge_pages_on_commit(project.pk)
+                return "canceled"
             image.project = project
             stored += propose_for_image(
                 image,
@@ -140,18 +145,41 @@ def perform_proposals(job_id: int) -> str:
             ProposalJob.objects.filter(pk=job_id).update(proposals=stored)
     except Exception as error:
         logger.exception("proposals %s failed", job_id)
-        ProposalJob.objects.filter(pk=job_id).update(
+        running.update(
             status=ExportStatus.FAILED,
             finished_at=timezone.now(),
             error=f"Stopped: {type(error).__name__}. Images done so far keep their proposals.",
         )
         nudge_pages_on_commit(project.pk)
         return "failed"
-    ProposalJob.objects.filter(pk=job_id).update(
+    # Conditional: a cancel that came during the last image stands.
+    finished = running.update(
         status=ExportStatus.DONE, finished_at=timezone.now(), done=len(job.image_ids)
     )
     nudge_pages_on_commit(project.pk)  # the project page shows the job's end
-    return "done"
+    return "done" if finished else "canceled"
+
+
+ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
+    """Stop a queued or running job of this project. A queued job never starts; a
+    running one stops before its next image (the worker checks between images)."""
+    job = ProposalJob.objects.filter(pk=job_id, project=project).first()
+    if job is None:
+        raise ServiceError("No such proposal job in this project.")
+    # One conditional update, so a cancel racing the job's own end changes nothing.
+    stopped = ProposalJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+        status=ExportStatus.CANCELED,
+        finished_at=timezone.now(),
+        error="Canceled. Images done before the cancel keep their proposals.",
+    )
+    if not stopped:
+        raise ServiceError("This job has already finished.")
+    nudge_pages_on_commit(project.pk)
+    job.refresh_from_db()
+    return job
 
 
 def job_json(job: ProposalJob) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Machine proposals from the UI: run them, and set the project's quality filters."""
+"""Machine proposals from the UI: run them, cancel them, and set the project's
+quality filters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from django.views.decorators.http import require_POST
 
 from labeling.permissions import Ability, project_access
 from labeling.services.errors import ServiceError
-from labeling.services.proposals import do_start_proposals, do_update_filters
+from labeling.services.proposals import (
+    do_cancel_proposals,
+    do_start_proposals,
+    do_update_filters,
+)
 from labeling.views import AuthedRequest
 
 
@@ -38,6 +43,19 @@ def start(request: AuthedRequest, project_id: int) -> HttpResponse:
         messages.error(request, refused.message)
     else:
         messages.success(request, f"Proposing masks for {job.total} image(s) in the background.")
+    return _back(request, project_id)
+
+
+@login_required
+@require_POST
+def cancel(request: AuthedRequest, project_id: int, job_id: int) -> HttpResponse:
+    access = project_access(request.user, project_id, Ability.MANAGE)
+    try:
+        job = do_cancel_proposals(access.project, job_id)
+    except ServiceError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, f"Proposals canceled after {job.done} of {job.total} image(s).")
     return _back(request, project_id)
 
 

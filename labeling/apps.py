@@ -16,10 +16,12 @@ class LabelingConfig(AppConfig):
 
         from django.db.models.signals import post_delete
 
-        from labeling.file_cleanup import delete_image_files
-        from labeling.models import Image
+        from labeling.file_cleanup import delete_image_files, delete_job_file
+        from labeling.models import CocoImport, Export, Image
 
         post_delete.connect(delete_image_files, sender=Image, dispatch_uid="image-files")
+        post_delete.connect(delete_job_file, sender=Export, dispatch_uid="export-file")
+        post_delete.connect(delete_job_file, sender=CocoImport, dispatch_uid="import-file")
 
         from PIL import Image as PILImage
 

@@ -74,6 +74,7 @@ urlpatterns = [
         exports.export_download,
         name="export-download",
     ),
+    path(f"{project}/exports/<id:export_id>/delete", exports.export_delete, name="export-delete"),
     path(f"{project}/label/", labeling.label_start, name="label-start"),
     path(f"{project}/images/<id:image_id>/label/", labeling.label_page, name="label-page"),
     path(f"{project}/images/<id:image_id>/submit", review.image_submit, name="image-submit"),

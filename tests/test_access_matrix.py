@@ -106,6 +106,12 @@ def export_download(client: Client, t: Target) -> Response:
     return client.get(reverse("export-download", args=[t.project_id, export_id]))
 
 
+def export_delete(client: Client, t: Target) -> Response:
+    export = Export.objects.filter(project_id=t.project_id).first()
+    export_id = export.pk if export else 1  # a missing project has none
+    return client.post(reverse("export-delete", args=[t.project_id, export_id]))
+
+
 def exports_of(t: Target) -> object:
     return Export.objects.filter(project_id=t.project_id).count()
 
@@ -191,6 +197,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
         exports_of,
     ),
     (export_download, ADMIN_PAGE, None),
+    (export_delete, ADMIN_ACTION, exports_of),
     (coco_upload, ADMIN_ACTION, imports_of),
     (
         post("proposals-filters", {"min_iou": "0.5", "min_stability": "0.5", "min_area": "5"}),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from pycocotools.coco import COCO
 
 from inference.masks import rle_decode, rle_encode
@@ -16,10 +17,12 @@ from labeling.models import (
     AnnotationEvent,
     ApiToken,
     Category,
+    Export,
     Image,
     LabelingStatus,
 )
 from labeling.services.annotations import do_create_annotation
+from labeling.services.jobs import claim_queued
 from labeling.tasks import run_export
 from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_bytes, image_row, zip_bytes
@@ -284,6 +287,17 @@ def test_an_export_is_started_polled_and_downloaded(
 
     bad = owner_api.call("POST", base, {"statuses": ["approved", "shipped"]})
     assert bad.status_code == 422
+
+    # Cleaning up: a running export is refused, a finished one goes with its file.
+    running = owner_api.call("POST", base, {"segmentation": "rle"}).json()
+    [(_, running_args)] = drain_queue(default_queue)
+    assert claim_queued(Export, running_args[0])
+    refused = owner_api.call("DELETE", f"{base}/{running['id']}")
+    assert refused.status_code == 400 and "running" in refused.json()["detail"]
+    stored = Export.objects.get(pk=export["id"]).file
+    assert owner_api.call("DELETE", f"{base}/{export['id']}").status_code == 204
+    assert owner_api.get(f"{base}/{export['id']}").status_code == 404
+    assert not default_storage.exists(stored)
 
 
 def test_the_openapi_schema_and_docs_are_served(client: Any) -> None:

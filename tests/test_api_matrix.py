@@ -148,6 +148,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export-download": Endpoint(
         "GET", lambda w: f"{p(w)}/exports/{w.export.pk}/download", needs=frozenset({M})
     ),
+    "export-delete": Endpoint(
+        "DELETE", lambda w: f"{p(w)}/exports/{w.export.pk}", needs=frozenset({M}), ok=204
+    ),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
@@ -214,7 +217,7 @@ def test_a_session_cookie_alone_does_not_open_the_api(personas: Personas, world:
 FOREIGN_PATHS = [
     "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
     "annotation-approve", "annotation-comment", "annotation-delete", "export",
-    "export-download",
+    "export-download", "export-delete",
 ]  # fmt: skip
 
 
@@ -248,6 +251,7 @@ def test_it_rejects_foreign_ids_in_paths(
         before.version, before.status, before.category_id,
     )  # fmt: skip
     assert Category.objects.filter(pk=foreign.spare_category.pk).exists()
+    assert Export.objects.filter(pk=foreign.export.pk).exists()
     assert Image.objects.get(pk=foreign.submitted.pk).labeling_status == LabelingStatus.SUBMITTED
 
 

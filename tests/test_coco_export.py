@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
+from django.core.files.storage import default_storage
 from django.test import Client
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
@@ -23,6 +24,7 @@ from pycocotools.coco import COCO
 from inference.masks import rle_encode
 from labeling.models import Category, Export, ExportStatus, Image
 from labeling.services.annotations import do_create_annotation
+from labeling.services.jobs import claim_queued
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_export
 from tests.conftest import Personas, drain_queue, image_bytes
@@ -269,6 +271,57 @@ def test_another_projects_export_id_is_not_found(
     outsider = personas.client("outsider")
     own = personas.outsider.memberships.get().project_id
     assert outsider.get(f"/projects/{own}/exports/{export.pk}/download").status_code == 404
+
+
+def test_an_admin_deletes_a_past_export_with_its_file(
+    personas: Personas, labeled: dict[str, Any], default_queue: str
+) -> None:
+    client = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/exports"
+    export = export_via_page(client, personas, default_queue)
+    assert default_storage.exists(export.file)
+    page = client.post(f"{base}/{export.pk}/delete", follow=True).content.decode()
+    assert "Export deleted, with its file." in page and f'data-export="{export.pk}"' not in page
+    assert not Export.objects.exists() and not default_storage.exists(export.file)
+    assert client.get(f"{base}/{export.pk}/download").status_code == 404
+    page = client.post(f"{base}/{export.pk}/delete", follow=True).content.decode()
+    assert "No such export in this project." in page
+
+
+def test_a_running_export_is_kept_and_a_deleted_queued_one_never_runs(
+    personas: Personas, labeled: dict[str, Any], default_queue: str
+) -> None:
+    client = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/exports"
+    options = {"statuses": ["approved"], "segmentation": "rle"}
+    client.post(f"{base}/", options)
+    ((_, running_args),) = drain_queue(default_queue)
+    assert claim_queued(Export, running_args[0])  # a worker has taken it
+    page = client.post(f"{base}/{running_args[0]}/delete", follow=True).content.decode()
+    assert "This export is running; delete it once it has finished." in page
+    assert 'disabled title="Running' in page  # and the page says so before one tries
+    assert Export.objects.filter(pk=running_args[0]).exists()
+
+    client.post(f"{base}/", options)
+    ((_, queued_args),) = drain_queue(default_queue)
+    client.post(f"{base}/{queued_args[0]}/delete")
+    assert not Export.objects.filter(pk=queued_args[0]).exists()
+    assert run_export(*queued_args) == "not queued"  # its message, delivered late
+    assert not (Path(django_settings.MEDIA_ROOT) / "exports").exists()
+
+
+def test_another_projects_export_cannot_be_deleted_and_a_bulk_delete_takes_files(
+    personas: Personas, labeled: dict[str, Any], default_queue: str
+) -> None:
+    export = export_via_page(personas.client("owner"), personas, default_queue)
+    outsider = personas.client("outsider")
+    own = personas.outsider.memberships.get().project_id
+    page = outsider.post(f"/projects/{own}/exports/{export.pk}/delete", follow=True)
+    assert "No such export in this project." in page.content.decode()
+    assert default_storage.exists(export.file)
+    # A bulk delete (the Django admin's action, a project's cascade) removes files too.
+    Export.objects.filter(project=personas.project).delete()
+    assert not default_storage.exists(export.file)
 
 
 def test_hundreds_of_masks_in_one_chunk_keep_their_areas(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from pycocotools import mask as coco_mask
 
 from inference.masks import polygons_to_mask, rle_decode, rle_encode
@@ -65,8 +66,13 @@ def upload(personas: Personas, data: Any, settings: Any, **form: Any) -> CocoImp
     assert response.status_code == 302
     queued = drain_queue(settings.CELERY_QUEUE_DEFAULT)
     assert [name for name, _ in queued] == ["labeling.tasks.run_import"]
+    stored = CocoImport.objects.get(pk=queued[0][1][0]).file
+    assert default_storage.exists(stored)
     run_import(*queued[0][1])
-    return CocoImport.objects.get(pk=queued[0][1][0])
+    row = CocoImport.objects.get(pk=queued[0][1][0])
+    # Whatever the outcome, the spent upload is removed from storage.
+    assert row.file == "" and not default_storage.exists(stored)
+    return row
 
 
 def coco(

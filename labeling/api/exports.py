@@ -1,4 +1,5 @@
-"""COCO exports: start one, poll its progress, download the file (admins only)."""
+"""COCO exports: start one, poll its progress, download the file, delete it (admins
+only)."""
 
 from typing import Any
 
@@ -14,7 +15,12 @@ from labeling.api.listing import refuse_unknown
 from labeling.api.schemas import FAILS, ExportIn, ExportOut, PathId
 from labeling.models import Export, ExportStatus
 from labeling.permissions import Ability, project_access
-from labeling.services.exports import check_export_options, do_start_export, download_name
+from labeling.services.exports import (
+    check_export_options,
+    do_delete_export,
+    do_start_export,
+    download_name,
+)
 
 router = Router(tags=["exports"])
 
@@ -63,3 +69,12 @@ def download_export(request: HttpRequest, project_id: PathId, export_id: PathId)
     return FileResponse(
         default_storage.open(export.file, "rb"), as_attachment=True, filename=download_name(export)
     )
+
+
+@router.delete("/projects/{project_id}/exports/{export_id}", response={204: None, **FAILS})
+def delete_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> Status[None]:
+    """Delete a finished, failed or queued export and its file; a running one is 400."""
+    access = project_access(user_of(request), project_id, Ability.MANAGE)
+    get_object_or_404(Export, project=access.project, pk=export_id)
+    do_delete_export(access.project, export_id)
+    return Status(204, None)

@@ -118,6 +118,21 @@ def perform_export(export_id: int) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def do_delete_export(project: Project, export_id: int) -> None:
+    """Delete a past export; its file goes after the commit (`file_cleanup`). A
+    running export is refused: its worker would save a file after the row is gone,
+    and nothing would ever delete that file."""
+    with transaction.atomic():
+        # The row lock makes a worker's claim (queued -> running) wait for this
+        # delete, so an export is never deleted while it runs.
+        export = Export.objects.select_for_update().filter(pk=export_id, project=project).first()
+        if export is None:
+            raise ServiceError("No such export in this project.")
+        if export.status == ExportStatus.RUNNING:
+            raise ServiceError("This export is running; delete it once it has finished.")
+        export.delete()
+
+
 def export_json(export: Export) -> dict[str, Any]:
     """What the exports page shows (and polls) for one export."""
     return {

@@ -23,6 +23,7 @@ from django.utils import timezone
 from labeling import embeddings
 from labeling.coco_export import Progress
 from labeling.coco_import import ImportPlan, PlannedMask, plan_import
+from labeling.file_cleanup import delete_files_on_commit
 from labeling.models import (
     AnnotationSource,
     AnnotationStatus,
@@ -163,7 +164,10 @@ def perform_import(import_id: int) -> str:
             "status": ExportStatus.FAILED,
             "errors": [f"Nothing was imported: {type(error).__name__}; try again."],
         }
-    CocoImport.objects.filter(pk=import_id).update(finished_at=timezone.now(), **outcome)
+    # The upload has served its purpose: the page shows the outcome, and a retry is a
+    # new upload. Keeping every file would grow storage for good.
+    CocoImport.objects.filter(pk=import_id).update(finished_at=timezone.now(), file="", **outcome)
+    delete_files_on_commit([row.file])
     return str(outcome["status"])
 
 

@@ -1,4 +1,4 @@
-"""COCO exports in the web UI: start one, watch its progress, download it."""
+"""COCO exports in the web UI: start one, watch its progress, download it, delete it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from labeling.services.errors import ServiceError
 from labeling.services.exports import (
     DEFAULT_STATUSES,
     check_export_options,
+    do_delete_export,
     do_start_export,
     download_name,
     export_json,
@@ -111,3 +112,16 @@ def export_download(request: AuthedRequest, project_id: int, export_id: int) -> 
         as_attachment=True,
         filename=download_name(export),
     )
+
+
+@login_required
+@require_POST
+def export_delete(request: AuthedRequest, project_id: int, export_id: int) -> HttpResponse:
+    access = project_access(request.user, project_id, Ability.MANAGE)
+    try:
+        do_delete_export(access.project, export_id)
+    except ServiceError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, "Export deleted, with its file.")
+    return redirect("project-exports", project_id=project_id)

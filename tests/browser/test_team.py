@@ -21,7 +21,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from playwright.sync_api import expect
 
 from inference.masks import rle_decode
-from labeling.models import Annotation, Image, Membership, Role
+from labeling.models import Annotation, Export, Image, Membership, Role
 from tests.browser.test_labeling import SLOW, click_image, labeled_project
 from tests.browser.test_upload_flow import log_in
 from tests.conftest import PASSWORD, make_user
@@ -129,3 +129,12 @@ def test_two_annotators_a_reviewer_and_an_export(
     assert np.array_equal(
         rle_decode(coco["annotations"][0]["segmentation"]), rle_decode(approved.rle)
     )
+
+    # The admin cleans up: the finished export goes, with its file.
+    row = page.locator("#exports tbody tr").first
+    expect(row.get_by_role("button", name="Delete")).to_be_enabled()
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("Export deleted, with its file.")).to_be_visible()
+    expect(page.get_by_text("No exports yet.")).to_be_visible()
+    assert not Export.objects.exists()

@@ -4,11 +4,13 @@ polygons, versions and conflicts, uploads, image review, and a whole export."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from pycocotools.coco import COCO
 
 from inference.masks import rle_decode, rle_encode
@@ -60,6 +62,29 @@ def test_a_token_is_shown_once_and_stored_only_as_a_fingerprint(personas: Person
     revoked = page.post(f"/account/tokens/{row.pk}/revoke")
     assert revoked.status_code == 302
     assert api.get("/me").status_code == 401
+
+
+def test_a_token_lives_as_long_as_chosen(personas: Personas) -> None:
+    page = personas.client("annotator")
+    token = page.post("/account/tokens/", {"name": "month", "lifetime": "30"}).context["new_token"]
+    row = ApiToken.objects.get(user=personas.annotator)
+    assert row.expires_at is not None
+    days = (row.expires_at - row.created_at).total_seconds() / 86400
+    assert 29.99 < days < 30.01
+    api = api_for(None)
+    api.headers = {"Authorization": f"Bearer {token}"}
+    assert api.get("/me").status_code == 200
+    # A month later (the row's expiry moved into the past): the token opens nothing.
+    ApiToken.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert api.get("/me").status_code == 401
+    listed = page.get("/account/tokens/").content.decode()
+    assert "expired " in listed
+
+    forever = page.post("/account/tokens/", {"name": "ci", "lifetime": "never"})
+    assert ApiToken.objects.get(name="ci").expires_at is None
+    assert forever.context["new_token"] and "never" in forever.content.decode()
+    assert page.post("/account/tokens/", {"name": "x", "lifetime": "7"}).status_code == 400
+    assert not ApiToken.objects.filter(name="x").exists()
 
 
 def test_it_refuses_a_nameless_token_and_someone_elses_revoke(personas: Personas) -> None:

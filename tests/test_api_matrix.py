@@ -2,7 +2,7 @@
 
 A member with the ability gets the endpoint's success status; a member without it
 gets 403; someone outside the project gets 404, exactly what a missing project
-gives; no token, a wrong one or a revoked one gets 401. Then every endpoint is
+gives; no token, a wrong one, a revoked or an expired one gets 401. Then every endpoint is
 called with ids that belong to another project, and must find nothing there.
 """
 
@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from inference.masks import rle_encode
 from labeling.models import (
     Annotation,
+    ApiToken,
     Category,
     Export,
     ExportStatus,
@@ -184,7 +186,7 @@ def test_each_persona_gets_what_its_role_allows(
 
 
 @pytest.mark.parametrize("name", sorted(ENDPOINTS))
-@pytest.mark.parametrize("token", ["none", "wrong", "revoked", "inactive"])
+@pytest.mark.parametrize("token", ["none", "wrong", "revoked", "expired", "inactive"])
 def test_it_refuses_calls_without_a_working_token(
     personas: Personas, world: World, token: str, name: str
 ) -> None:
@@ -197,6 +199,8 @@ def test_it_refuses_calls_without_a_working_token(
         client = ApiClient(secret)
         if token == "revoked":
             do_revoke_token(personas.owner, row.pk)
+        elif token == "expired":
+            ApiToken.objects.filter(pk=row.pk).update(expires_at=timezone.now())
         else:
             personas.owner.is_active = False
             personas.owner.save()

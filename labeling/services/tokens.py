@@ -1,4 +1,5 @@
-"""Personal API tokens: make one (shown once), find its user, revoke it."""
+"""Personal API tokens: make one (shown once, with a lifetime), find its user, revoke
+it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import ApiToken
@@ -18,6 +20,16 @@ MAX_TOKENS_PER_USER = 20
 # `last_used_at` is written at most this often, so a busy script does not turn every
 # request into a write.
 TOUCH_EVERY = timedelta(minutes=1)
+# How long a new token lives, by the form's choice. Tokens expire by default, so a
+# forgotten one in an old script stops working on its own; "never" is a choice made
+# on purpose.
+LIFETIMES: dict[str, timedelta | None] = {
+    "30": timedelta(days=30),
+    "90": timedelta(days=90),
+    "365": timedelta(days=365),
+    "never": None,
+}
+DEFAULT_LIFETIME = "90"
 
 
 def _digest(token: str) -> str:
@@ -25,8 +37,13 @@ def _digest(token: str) -> str:
 
 
 @transaction.atomic
-def do_create_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns the row and the token, which is never stored."""
+def do_create_token(
+    user: User, name: str, lifetime: str = DEFAULT_LIFETIME
+) -> tuple[ApiToken, str]:
+    """A new token for `user`, living for one of LIFETIMES; returns the row and the
+    token, which is never stored."""
+    if lifetime not in LIFETIMES:
+        raise ServiceError("Choose how long the token lives: 30, 90 or 365 days, or never.")
     name = name.strip()
     if not name:
         raise ServiceError("Give the token a name, such as the script that will use it.")
@@ -37,8 +54,13 @@ def do_create_token(user: User, name: str) -> tuple[ApiToken, str]:
     if ApiToken.objects.filter(user=user).count() >= MAX_TOKENS_PER_USER:
         raise ServiceError(f"You already have {MAX_TOKENS_PER_USER} tokens; revoke one first.")
     token = PREFIX + secrets.token_urlsafe(32)
+    life = LIFETIMES[lifetime]
     row = ApiToken.objects.create(
-        user=user, name=name, key_hash=_digest(token), prefix=token[: len(PREFIX) + 6]
+        user=user,
+        name=name,
+        key_hash=_digest(token),
+        prefix=token[: len(PREFIX) + 6],
+        expires_at=timezone.now() + life if life else None,
     )
     return row, token
 
@@ -54,14 +76,15 @@ def user_for_token(token: str) -> User | None:
     they carry 256 random bits, so the lookup reveals nothing a guess could use."""
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
+    now = timezone.now()
     row = (
         ApiToken.objects.select_related("user")
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .filter(key_hash=_digest(token), user__is_active=True)
         .first()
     )
     if row is None:
         return None
-    now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
     return row.user

@@ -6,11 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.services.errors import ServiceError
-from labeling.services.tokens import do_create_token, do_revoke_token
+from labeling.services.tokens import DEFAULT_LIFETIME, do_create_token, do_revoke_token
 from labeling.views import AuthedRequest
 
 
@@ -20,11 +21,16 @@ def tokens(request: AuthedRequest) -> HttpResponse:
     error, new_token = None, None
     if request.method == "POST":
         try:
-            _row, new_token = do_create_token(request.user, request.POST.get("name", ""))
+            _row, new_token = do_create_token(
+                request.user,
+                request.POST.get("name", ""),
+                request.POST.get("lifetime", DEFAULT_LIFETIME),
+            )
         except ServiceError as refused:
             error = refused.message
     context = {
         "tokens": request.user.api_tokens.all(),
+        "now": timezone.now(),
         "new_token": new_token,
         "error": error,
     }

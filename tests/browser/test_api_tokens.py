@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from labeling.services.projects import do_create_project
@@ -22,9 +24,13 @@ def test_a_token_made_on_the_page_opens_the_api(page: Any, live_server: Any) -> 
     log_in(page, live_server.url, "ada")
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Name").fill("nightly export")
+    page.get_by_label("Expires after").select_option(label="1 year")
     page.get_by_role("button", name="Make token").click()
     token = page.locator("#new-token").inner_text()
-    expect(page.locator('[data-token="nightly export"]')).to_contain_text("never")
+    row = page.locator('[data-token="nightly export"]')
+    expect(row).to_contain_text("never")  # not used yet
+    a_year = timezone.localtime(timezone.now() + timedelta(days=365)).date().isoformat()
+    expect(row.locator(".expires")).to_have_text(a_year)
 
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/projects", headers={"Authorization": f"Bearer {token}"}

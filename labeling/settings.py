@@ -8,6 +8,7 @@ effects beyond reading the environment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -206,6 +207,14 @@ ANYMASK_WS_BURST = env_int("ANYMASK_WS_BURST", 60, minimum=1)
 # in embedded mode the worker's events cannot reach the web process.
 ANYMASK_WS_EMBEDDING_POLL_MS = env_int("ANYMASK_WS_EMBEDDING_POLL_MS", 1000, minimum=50)
 
+# --- JSON API -----------------------------------------------------------------------
+# Requests each token owner may make: "N/s", "N/m", "N/h" or "N/d"; empty: no limit.
+ANYMASK_API_RATE = env_str("ANYMASK_API_RATE", "1200/m")
+if ANYMASK_API_RATE and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", ANYMASK_API_RATE):
+    raise ImproperlyConfigured(
+        f"ANYMASK_API_RATE must look like 1200/m (N per s, m, h or d), got {ANYMASK_API_RATE!r}"
+    )
+
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:
@@ -231,6 +240,15 @@ if REDIS_URL:
             # reads with a 5 s socket timeout by default, which races it and kills
             # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+        }
+    }
+    # One cache for every web process, so the API's request budget is shared
+    # (labeling/api/throttle.py). Embedded mode keeps Django's in-memory default.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "anymask",
         }
     }
 else:

@@ -42,6 +42,8 @@ def _test_settings(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # Real hashing costs ~0.3 s per user; tests create several users each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests reuse user ids and make API calls fast; the test of the budget sets its own.
+    settings.ANYMASK_API_RATE = ""
 
 
 def make_user(username: str) -> User:

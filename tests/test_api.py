@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from pycocotools.coco import COCO
@@ -85,6 +86,25 @@ def test_a_token_lives_as_long_as_chosen(personas: Personas) -> None:
     assert forever.context["new_token"] and "never" in forever.content.decode()
     assert page.post("/account/tokens/", {"name": "x", "lifetime": "7"}).status_code == 400
     assert not ApiToken.objects.filter(name="x").exists()
+
+
+def test_a_token_owner_over_the_budget_gets_429_with_retry_after(
+    personas: Personas, settings: Any
+) -> None:
+    settings.ANYMASK_API_RATE = "3/m"
+    budget = f"throttle_api_{personas.annotator.pk}"  # django-ninja's key for the user
+    cache.delete(budget)  # ids repeat between tests; start this one's budget afresh
+    try:
+        annie = api_for(personas.annotator)
+        assert [annie.get("/me").status_code for _ in range(3)] == [200, 200, 200]
+        over = annie.get("/me")
+        assert over.status_code == 429 and over.json() == {"detail": "Too many requests."}
+        assert 0 < int(over["Retry-After"]) <= 60
+        assert api_for(personas.owner).get("/me").status_code == 200  # a budget of their own
+        settings.ANYMASK_API_RATE = ""  # an operator can turn the limit off
+        assert annie.get("/me").status_code == 200
+    finally:
+        cache.delete(budget)
 
 
 def test_it_refuses_a_nameless_token_and_someone_elses_revoke(personas: Personas) -> None:

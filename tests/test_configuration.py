@@ -19,17 +19,22 @@ STRONG_KEY = "x" * 20 + "-a-long-random-test-key-0123456789"
 
 def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings module in a fresh interpreter with exactly `env`."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ANYMASK_MAX_IMAGE_PIXELS"}
+    managed = {
+        "DEBUG",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ANYMASK_MAX_IMAGE_PIXELS",
+        "ANYMASK_API_RATE",
     }
+    clean = {k: v for k, v in os.environ.items() if k not in managed}
     clean.update({"ANYMASK_VAR_DIR": str(tmp_path), **env})
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='labeling.settings'; "
         "from django.conf import settings; "
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL.split(':')[0],"
-        " settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[1])"
+        " settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[1],"
+        " settings.CACHES['default']['BACKEND'].rsplit('.', 1)[1])"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -61,6 +66,7 @@ def test_embedded_defaults_need_no_services(tmp_path: Path) -> None:
         "django.db.backends.sqlite3",
         "filesystem",
         "InMemoryChannelLayer",
+        "LocMemCache",
     ]
 
 
@@ -71,7 +77,12 @@ def test_database_and_redis_urls_switch_to_the_production_backends(tmp_path: Pat
         DATABASE_URL="postgres://anymask@db.example:5432/anymask",
         REDIS_URL="redis://cache.example:6379/0",
     )
-    assert result.stdout.split() == ["django.db.backends.postgresql", "redis", "RedisChannelLayer"]
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "redis",
+        "RedisChannelLayer",
+        "RedisCache",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -83,6 +94,8 @@ def test_database_and_redis_urls_switch_to_the_production_backends(tmp_path: Pat
         ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL must be a postgres://"),
         ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL must be a redis://"),
         ({"REDIS_URL": "http://user:secret@host"}, "starting 'http'"),
+        ({"ANYMASK_API_RATE": "lots"}, "ANYMASK_API_RATE must look like 1200/m"),
+        ({"ANYMASK_API_RATE": "0/m"}, "ANYMASK_API_RATE must look like 1200/m"),
     ],
 )
 def test_malformed_values_fail_loudly(tmp_path: Path, env: dict[str, str], message: str) -> None:

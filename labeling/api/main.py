@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from labeling.api import annotations, exports, projects
 from labeling.api.auth import TokenAuth, user_of
 from labeling.api.schemas import AnnotationOut, Me
+from labeling.api.throttle import TokenOwnerRate
 from labeling.services.annotations import AnnotationNotFound, VersionConflict
 from labeling.services.errors import ServiceError
 
@@ -19,6 +20,7 @@ api = NinjaAPI(
         "The token acts as you, with your roles in each project."
     ),
     auth=TokenAuth(),
+    throttle=TokenOwnerRate(),
     urls_namespace="api-1",
 )
 api.add_router("", projects.router)

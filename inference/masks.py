@@ -189,6 +189,23 @@ def rle_decode(rle: dict) -> np.ndarray:
     return np.ascontiguousarray(flat.reshape(width, height).T)
 
 
+def rle_normalize(rle: Any) -> tuple[dict, int]:
+    """A checked RLE (either form) as compressed RLE ``{"size", "counts": str}``, and
+    its area, without drawing its pixels: the same mask `rle_encode(rle_decode(rle))`
+    gives, at a fraction of the cost on large images."""
+    height, width, runs, _ = _parse_rle(rle)
+    counts = coco_mask.frPyObjects(
+        {"size": [height, width], "counts": runs.tolist()}, height, width
+    )["counts"]
+    return {"size": [height, width], "counts": counts.decode("ascii")}, int(runs[1::2].sum())
+
+
+def rle_area_bbox(rle: dict) -> tuple[int, list[float]]:
+    """`rle_area` and `rle_bbox` together, checking the RLE once."""
+    compressed = _compressed(rle)
+    return int(coco_mask.area(compressed)), [float(v) for v in coco_mask.toBbox(compressed)]
+
+
 def rle_area(rle: dict) -> int:
     """Number of foreground pixels of a COCO RLE."""
     return int(coco_mask.area(_compressed(rle)))

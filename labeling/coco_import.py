@@ -19,7 +19,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference.masks import MaskFormatError, polygons_to_mask, rle_decode, rle_encode
+from inference.masks import MaskFormatError, polygons_to_mask, rle_encode, rle_normalize
 from labeling.models import Category, Image, Project
 
 MAX_IMAGES = 100_000
@@ -149,11 +149,21 @@ def _mask(item: dict[str, Any], image: Image) -> tuple[dict[str, Any] | None, An
     """(rle, box) for one annotation, or raise ValueError with the reason."""
     segmentation = item.get("segmentation")
     if isinstance(segmentation, dict):
+        # Checked and compressed from the runs alone: drawing the pixels would cost
+        # milliseconds a mask, minutes for a large file.
         try:
-            mask = rle_decode(segmentation)
+            rle, area = rle_normalize(segmentation)
         except MaskFormatError as error:
             raise ValueError(f"segmentation is not valid RLE: {error}") from None
-    elif isinstance(segmentation, list) and segmentation:
+        height, width = rle["size"]
+        if (height, width) != (image.height, image.width):
+            raise ValueError(
+                f"the mask is {width}×{height}, the image {image.width}×{image.height}"
+            )
+        if not area:
+            raise ValueError("the mask is empty")
+        return rle, None
+    if isinstance(segmentation, list) and segmentation:
         try:
             mask = polygons_to_mask(segmentation, image.height, image.width)
         except MaskFormatError as error:

@@ -139,7 +139,7 @@ def decode(
     import torch
 
     from inference.mask_upsample import low_res_to_masks
-    from inference.masks import rle_area, rle_bbox, rle_encode
+    from inference.masks import rle_area_bbox, rle_encode
 
     started = time.perf_counter()
     low_res, scores = model.decode_logits(embedding, prompt)
@@ -155,8 +155,7 @@ def decode(
     candidates = []
     for i in range(len(scores)):
         rle = rle_encode(masks[i])
-        x, y, w, h = rle_bbox(rle)
-        area = rle_area(rle)
+        area, (x, y, w, h) = rle_area_bbox(rle)
         if shown != original:  # bbox and area are always in full-image pixels
             x, y, w, h = x / scale_x, y / scale_y, w / scale_x, h / scale_y
             area = round(area / (scale_x * scale_y))

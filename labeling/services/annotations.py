@@ -21,10 +21,9 @@ from django.db.models import F
 from inference.masks import (
     MaskFormatError,
     polygons_to_mask,
-    rle_area,
-    rle_bbox,
-    rle_decode,
+    rle_area_bbox,
     rle_encode,
+    rle_normalize,
 )
 from labeling.events import publish_annotation_on_commit
 from labeling.models import (
@@ -58,18 +57,18 @@ _UNSET: Any = object()
 def check_rle(image: Image, rle: object) -> dict[str, Any]:
     """A valid COCO RLE the size of the image, returned in compressed form."""
     try:
-        mask = rle_decode(rle)  # type: ignore[arg-type]
+        clean, area = rle_normalize(rle)
     except MaskFormatError as exc:
         raise ServiceError(f"The mask is not valid COCO RLE: {exc}", field="rle") from None
-    if mask.shape != (image.height, image.width):
+    height, width = clean["size"]
+    if (height, width) != (image.height, image.width):
         raise ServiceError(
-            f"The mask is {mask.shape[1]}×{mask.shape[0]} but the image is "
-            f"{image.width}×{image.height}.",
+            f"The mask is {width}×{height} but the image is {image.width}×{image.height}.",
             field="rle",
         )
-    if not mask.any():
+    if not area:
         raise ServiceError("The mask is empty.", field="rle")
-    return rle_encode(mask)
+    return clean
 
 
 def polygons_rle(image: Image, polygons: object) -> dict[str, Any]:
@@ -94,7 +93,8 @@ def check_category(image: Image, category_id: int | None) -> Category | None:
 
 
 def _mask_summary(rle: dict[str, Any]) -> dict[str, Any]:
-    return {"area": rle_area(rle), "bbox": rle_bbox(rle)}
+    area, bbox = rle_area_bbox(rle)
+    return {"area": area, "bbox": bbox}
 
 
 def _username(user: User | None) -> str | None:

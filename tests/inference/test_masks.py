@@ -20,9 +20,11 @@ from inference.masks import (
     mask_bbox,
     remove_small_regions,
     rle_area,
+    rle_area_bbox,
     rle_bbox,
     rle_decode,
     rle_encode,
+    rle_normalize,
 )
 
 # pycocotools' decode (the reference here) trips a numpy 2 deprecation warning.
@@ -110,6 +112,7 @@ def test_rle_round_trip_property(mask):
     assert np.array_equal(rle_decode(rle), mask)
     assert rle_area(rle) == int(mask.sum())
     assert rle_bbox(rle) == mask_bbox(mask)
+    assert rle_area_bbox(rle) == (int(mask.sum()), mask_bbox(mask))
 
 
 # ------------------------------------------------------------------------ area, bbox
@@ -267,6 +270,29 @@ def test_any_valid_run_list_decodes_like_pycocotools(runs, width):
     assert np.array_equal(rle_decode(compressed), expected)
     assert np.array_equal(rle_decode({"size": [height, width], "counts": runs}), expected)
     assert rle_area(compressed) == int(expected.sum())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=30), st.integers(1, 9))
+def test_normalize_gives_the_mask_a_full_decode_and_encode_gives(runs, width):
+    # Any run list, canonical or not, in either form: same pixels, same area.
+    runs = [*runs, -sum(runs) % width or width]
+    height = sum(runs) // width
+    for rle in (
+        {"size": [height, width], "counts": runs},
+        {**rle_encode(rle_decode({"size": [height, width], "counts": runs}))},
+    ):
+        clean, area = rle_normalize(rle)
+        pixels = rle_decode(rle)
+        assert isinstance(clean["counts"], str) and clean["size"] == [height, width]
+        assert np.array_equal(rle_decode(clean), pixels) and area == int(pixels.sum())
+        json.dumps(clean)
+
+
+def test_normalize_checks_like_decode():
+    for bad in ({"size": [2, 2], "counts": [1, 1]}, {"size": [2, 2], "counts": "!!"}, {}):
+        with pytest.raises(MaskFormatError):
+            rle_normalize(bad)
 
 
 def test_it_rejects_masks_that_are_not_2d_arrays():

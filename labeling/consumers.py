@@ -666,6 +666,9 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def annotation_deleted(self, event: dict[str, Any]) -> None:
         await self._relay(event, id=event.get("id"))
 
+    async def annotation_imported(self, event: dict[str, Any]) -> None:
+        await self._relay(event, annotations=event.get("annotations"))
+
     async def _relay(self, event: dict[str, Any], **body: Any) -> None:
         # The project group carries every image's changes; the socket that made a
         # change already has its reply.

@@ -45,6 +45,24 @@ def publish(project_id: int, event: dict[str, Any]) -> None:
     _send(page_group(project_id), PAGE_NUDGE)
 
 
+def publish_many(project_id: int, events: list[dict[str, Any]]) -> None:
+    """`publish` for a batch (an import's pushes): every send in one trip through the
+    event loop, and one nudge for the project pages instead of one per event."""
+    layer = get_channel_layer()
+    if layer is None or not events:  # pragma: no cover - CHANNEL_LAYERS is always set
+        return
+
+    async def send_all() -> None:
+        for event in events:
+            await layer.group_send(project_group(project_id), event)
+        await layer.group_send(page_group(project_id), PAGE_NUDGE)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        logger.warning("could not publish %d events to project %s", len(events), project_id)
+
+
 def nudge_pages_on_commit(project_id: int) -> None:
     """After a change only the project page shows (a claim, a submit, a review)."""
     from django.db import transaction

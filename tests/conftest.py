@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from django.contrib.auth.models import User
@@ -115,3 +116,14 @@ def embedding_queue(settings: Any) -> Iterator[str]:
     drain_queue(queue)
     yield queue
     drain_queue(queue)
+
+
+T = TypeVar("T")
+
+
+def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a service call in a thread of its own, as a view or worker would: browser
+    tests may leave an event loop running in this one, where the channel layer's
+    async_to_sync cannot publish."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call, *args, **kwargs).result(timeout=30)

@@ -17,10 +17,10 @@ import pytest
 from django.core.files.storage import default_storage
 from pycocotools import mask as coco_mask
 
-from inference.masks import polygons_to_mask, rle_decode, rle_encode
+from inference.masks import polygons_to_mask, rle_area, rle_bbox, rle_decode, rle_encode
 from inference.testing import save_tiny_sam
 from labeling import coco_import
-from labeling.models import Annotation, Category, CocoImport, Image
+from labeling.models import Annotation, AnnotationEvent, Category, CocoImport, Image
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_import
 from tests.conftest import Personas, drain_queue, image_bytes
@@ -119,6 +119,13 @@ def test_rle_polygons_and_boxes_become_submitted_masks(
     assert np.array_equal(rle_decode(masks[2].rle), polygons_to_mask(polygon, H, W))
     boxed = rle_decode(masks[3].rle)  # SAM's mask for the box: something, on the image
     assert boxed.shape == (H, W) and boxed.any()
+    # Each mask has its "created" entry in History, by the person who imported it.
+    history = AnnotationEvent.objects.filter(annotation_id__in=[m.pk for m in masks])
+    assert sorted(history.values_list("annotation_id", "action", "actor__username")) == [
+        (m.pk, "created", "owner") for m in masks
+    ]
+    assert all(m.area == rle_area(m.rle) and m.bbox == rle_bbox(m.rle) for m in masks)
+    assert set(Image.objects.values_list("labeling_status", flat=True)) == {"in_progress"}
 
 
 def test_one_bad_item_imports_nothing_and_every_problem_is_listed(

@@ -52,10 +52,11 @@ from labeling.models import (
     Presence,
     Project,
 )
-from labeling.services.annotations import do_create_annotation
+from labeling.services.annotation_bulk import NewMask, do_create_annotations_bulk
+from labeling.services.annotations import annotation_json, do_create_annotation
 from labeling.services.uploads import do_add_image
 from labeling.tasks import compute_embedding
-from tests.conftest import Personas
+from tests.conftest import Personas, off_loop
 from tests.worker_process import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -814,6 +815,36 @@ def test_changes_reach_the_other_sockets_on_the_image(
     assert annie.quiet() and owner.quiet() and elsewhere.quiet()
 
 
+def test_an_import_reaches_the_image_s_sockets_as_batches(
+    runner: LoopThread, personas: Personas, image: Image, project: Project
+) -> None:
+    other_image = do_add_image(project, personas.owner, picture(2), "other.png")
+    annie, _ = open_socket(runner, personas.annotator, image)
+    elsewhere, _ = open_socket(runner, personas.owner, other_image)
+    masks = [NewMask(image.pk, square_rle(x=i, y=i, side=10), None) for i in range(150)]
+    masks.append(NewMask(other_image.pk, square_rle(), None))
+    rows = off_loop(
+        do_create_annotations_bulk,
+        project.pk,
+        masks,
+        personas.owner,
+        source="import",
+        status="submitted",
+    )
+    # 150 masks on the image: one push of 100 and one of 50, in order, each mask whole.
+    first, second = annie.receive(5), annie.receive(5)
+    assert (first["type"], first["by"]) == ("annotation.imported", "owner")
+    pushed = first["annotations"] + second["annotations"]
+    assert (len(first["annotations"]), len(second["annotations"])) == (100, 50)
+    assert pushed == [annotation_json(row) for row in rows[:150]]
+    assert pushed[7]["bbox"] == [7.0, 7.0, 10.0, 10.0] and pushed[7]["area"] == 100
+    assert [a["id"] for a in elsewhere.receive(5)["annotations"]] == [rows[150].pk]
+    assert annie.quiet() and elsewhere.quiet()
+    # A socket opened now finds the masks in its hello, like any others.
+    _, hello = open_socket(runner, personas.reviewer, image)
+    assert len(hello["annotations"]) == 150
+
+
 def test_an_idle_socket_keeps_getting_pushes(
     runner: LoopThread, personas: Personas, image: Image
 ) -> None:
@@ -891,7 +922,13 @@ def test_a_pending_image_becomes_ready_without_reconnecting(
 # ------------------------------------------------------------------------ fuzzing
 
 REPLY_TYPES = {"pong", "masks", "pending", "superseded", "saved", "conflict", "deleted", "error"}
-PUSH_TYPES = {"annotation.created", "annotation.updated", "annotation.deleted", "embedding"}
+PUSH_TYPES = {
+    "annotation.created",
+    "annotation.updated",
+    "annotation.deleted",
+    "annotation.imported",
+    "embedding",
+}
 
 json_values = st.recursive(
     st.none()

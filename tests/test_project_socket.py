@@ -4,9 +4,8 @@ shows, strangers get no socket, and a burst of changes is one nudge."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,11 +16,10 @@ from labeling.models import Image, LabelingStatus, Membership
 from labeling.services.annotations import do_create_annotation
 from labeling.services.claims import claim_next
 from labeling.services.review import do_submit_image
-from tests.conftest import Personas, image_row
+from tests.conftest import Personas, image_row, off_loop
 from tests.test_consumer import LoopThread, Socket, headers_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -41,14 +39,6 @@ def open_page(runner: LoopThread, user: Any, project_id: int) -> Socket:
     hello = socket.receive()
     assert hello["type"] == "hello" and isinstance(hello["worker_events"], bool)
     return socket
-
-
-def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a service call in a thread of its own, as a view or worker would: browser
-    tests may leave an event loop running in this one, where the channel layer's
-    async_to_sync cannot publish."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call, *args, **kwargs).result(timeout=30)
 
 
 def mask(size: int = 10) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from labeling.models import (
     Image,
     Project,
 )
-from labeling.services.annotations import do_create_annotation
+from labeling.services.annotation_bulk import NewMask, do_create_annotations_bulk
 from labeling.services.errors import ServiceError
 from labeling.services.jobs import RowProgress, claim_queued
 
@@ -82,12 +82,12 @@ def _box_masks(
     project: Project, masks: list[PlannedMask], progress: Progress
 ) -> list[dict[str, Any]]:
     """SAM masks for the bbox-only entries, in their order."""
+    boxed = [m for m in masks if m.rle is None]
+    if not boxed:
+        return []  # before the imports below: a file without boxes never loads torch
     from inference import Prompt, load_model
     from inference.masks import rle_encode
 
-    boxed = [m for m in masks if m.rle is None]
-    if not boxed:
-        return []
     spec = project.model_spec
     model = load_model(spec)
     by_image: dict[int, list[int]] = defaultdict(list)
@@ -120,20 +120,24 @@ def _write(
         ):
             Category.objects.create(project=project, name=name, order=order)
         ids = {c.name: c.pk for c in Category.objects.filter(project=project)}
-        images = {i.pk: i for i in Image.objects.filter(pk__in={m.image_id for m in plan.masks})}
         boxes = iter(box_rles)
-        for index, mask in enumerate(plan.masks, start=1):
-            do_create_annotation(
-                images[mask.image_id],
-                row.created_by,
+        masks = [
+            NewMask(
+                image_id=mask.image_id,
                 rle=mask.rle if mask.rle is not None else next(boxes),
-                source=AnnotationSource.IMPORT,
-                status=AnnotationStatus.SUBMITTED,
                 category_id=ids[mask.category],
             )
-            if index % 200 == 0 or index == len(plan.masks):
-                progress(index, len(plan.masks))
-    return len(plan.masks)
+            for mask in plan.masks
+        ]
+        do_create_annotations_bulk(
+            project.pk,
+            masks,
+            row.created_by,
+            source=AnnotationSource.IMPORT,
+            status=AnnotationStatus.SUBMITTED,
+            progress=progress,
+        )
+    return len(masks)
 
 
 def perform_import(import_id: int) -> str:

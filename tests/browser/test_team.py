@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from playwright.sync_api import expect
 
-from inference.masks import rle_decode
+from inference.masks import rle_decode, rle_encode
 from labeling.models import Annotation, Export, Image, Membership, Role
 from tests.browser.test_labeling import SLOW, click_image, labeled_project
 from tests.browser.test_upload_flow import log_in
@@ -138,3 +138,43 @@ def test_two_annotators_a_reviewer_and_an_export(
     expect(page.get_by_text("Export deleted, with its file.")).to_be_visible()
     expect(page.get_by_text("No exports yet.")).to_be_visible()
     assert not Export.objects.exists()
+
+
+def test_an_import_reaches_an_open_labeling_page(
+    page: Any, browser: Any, server: AsgiServer, worker: Worker, tiny_sam: str, settings: Any
+) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("the in-memory channel layer cannot carry the worker's events")
+    project, [image] = labeled_project(tiny_sam, worker)
+    log_in(page, server.url, "fay")
+    page.goto(f"{server.url}/projects/{project.pk}/images/{image.pk}/label/")
+    app = page.locator("#label-app")
+    expect(page.locator("#connection-status")).to_have_text("Connected")
+    expect(app).to_have_attribute("data-annotations", "0")
+
+    squares = []
+    for k in range(3):
+        mask = np.zeros((image.height, image.width), bool)
+        mask[10 + 40 * k : 40 + 40 * k, 20:60] = True
+        squares.append(rle_encode(mask))
+    coco = {
+        "images": [{"id": 1, "file_name": "street-0.png"}],
+        "categories": [{"id": 5, "name": "car"}],
+        "annotations": [
+            {"id": k, "image_id": 1, "category_id": 5, "segmentation": rle}
+            for k, rle in enumerate(squares, start=1)
+        ],
+    }
+    admin_tab = page.context.new_page()
+    admin_tab.goto(f"{server.url}/projects/{project.pk}/exports/")
+    admin_tab.locator('input[name="file"]').set_input_files(
+        {"name": "labels.json", "mimeType": "application/json", "buffer": json.dumps(coco).encode()}
+    )
+    admin_tab.get_by_role("button", name="Import").click()
+    # The worker imports the file; the open page gets the masks without a reload.
+    expect(app).to_have_attribute("data-annotations", "3", timeout=SLOW)
+    expect(page.get_by_text("3 mask(s) imported by fay.")).to_be_visible()
+    shown = page.locator(".ann")
+    expect(shown).to_have_count(3)
+    stored = Annotation.objects.filter(image=image, source="import").order_by("id")
+    assert [rle_decode(a.rle).sum() for a in stored] == [1200, 1200, 1200]

@@ -592,6 +592,11 @@ function onMessage(message) {
       renderList();
       break;
     case "annotation.deleted": forget(message.id); break;
+    case "annotation.imported":
+      message.annotations.forEach(upsert);
+      renderList();
+      say(`${message.annotations.length} mask(s) imported by ${message.by || "an import"}.`, "ok");
+      break;
     default: break; // pong, and anything newer than this page
   }
 }

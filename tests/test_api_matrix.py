@@ -283,3 +283,27 @@ def test_it_hides_other_projects_from_the_project_list(personas: Personas) -> No
     assert [(p["name"], p["role"]) for p in listed["items"]] == [("Streets", "annotator")]
     mine = api_for(personas.outsider).get("/projects").json()
     assert [p["name"] for p in mine["items"]] == ["Oscar's own"]
+
+
+def test_the_project_list_filters_by_my_role_sorts_and_pages(personas: Personas) -> None:
+    annie = personas.annotator
+    for name, role in [
+        ("Bridges", Role.ADMIN),
+        ("Canals", Role.REVIEWER),
+        ("Alleys", Role.ANNOTATOR),
+    ]:
+        project = Project.objects.create(name=name, created_by=personas.owner)
+        Membership.objects.create(project=project, user=annie, role=role)
+        # Someone else's role in the same project must never show as, or filter, hers.
+        Membership.objects.create(project=project, user=personas.owner, role=Role.ADMIN)
+    api = api_for(annie)
+    listed = api.get("/projects").json()
+    assert listed["count"] == 4
+    assert [(p["name"], p["role"]) for p in listed["items"]] == [
+        ("Alleys", "annotator"), ("Bridges", "admin"), ("Canals", "reviewer"),
+        ("Streets", "annotator"),
+    ]  # fmt: skip
+    assert [p["name"] for p in api.get("/projects", role="admin").json()["items"]] == ["Bridges"]
+    page = api.get("/projects", sort="-name", limit=2, offset=1).json()
+    assert [p["name"] for p in page["items"]] == ["Canals", "Bridges"] and page["count"] == 4
+    assert api.get("/projects", role="owner").status_code == 422

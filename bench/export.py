@@ -62,6 +62,22 @@ def blob_rles(count: int) -> list[dict[str, Any]]:
     return rles
 
 
+def add_image_rows(project: Any, images: int) -> None:
+    """`images` rows of 1024x768 JPEGs named 00000.jpg, 00001.jpg, … (no pixels)."""
+    from labeling.models import Image
+
+    Image.objects.bulk_create(
+        (
+            Image(
+                project=project, file=f"bench/{i}.jpg", original_name=f"{i:05d}.jpg",
+                format="JPEG", width=WIDTH, height=HEIGHT, sha256=f"{i:064x}", byte_size=1,
+            )
+            for i in range(images)
+        ),
+        batch_size=2000,
+    )  # fmt: skip
+
+
 def build(images: int, masks: int) -> int:
     """Create the project; returns its id."""
     from django.contrib.auth.models import User
@@ -73,16 +89,7 @@ def build(images: int, masks: int) -> int:
     user = User.objects.create_user("bench")
     project = Project.objects.create(name="export bench", created_by=user)
     categories = [Category.objects.create(project=project, name=f"class {i}") for i in range(10)]
-    Image.objects.bulk_create(
-        (
-            Image(
-                project=project, file=f"bench/{i}.jpg", original_name=f"{i:05d}.jpg",
-                format="JPEG", width=WIDTH, height=HEIGHT, sha256=f"{i:064x}", byte_size=1,
-            )
-            for i in range(images)
-        ),
-        batch_size=2000,
-    )  # fmt: skip
+    add_image_rows(project, images)
     image_ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
     shapes = blob_rles(200)
     from pycocotools import mask as coco_mask

@@ -31,28 +31,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.export import HEIGHT, WIDTH, blob_rles, setup_django
+from bench.export import HEIGHT, WIDTH, add_image_rows, blob_rles, setup_django
 
 
 def build(name: str, images: int) -> Any:
     from django.contrib.auth.models import User
 
-    from labeling.models import Category, Image, Membership, Project, Role
+    from labeling.models import Category, Membership, Project, Role
 
     user, _ = User.objects.get_or_create(username="bench")
     project = Project.objects.create(name=name, created_by=user)
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)
     Category.objects.bulk_create(Category(project=project, name=f"class {i}") for i in range(10))
-    Image.objects.bulk_create(
-        (
-            Image(
-                project=project, file=f"bench/{i}.jpg", original_name=f"{i:05d}.jpg",
-                format="JPEG", width=WIDTH, height=HEIGHT, sha256=f"{i:064x}", byte_size=1,
-            )
-            for i in range(images)
-        ),
-        batch_size=2000,
-    )  # fmt: skip
+    add_image_rows(project, images)
     return project
 
 

@@ -46,17 +46,19 @@ def run_queued(settings: Any, outcome: str = "done") -> ProposalJob:
     return ProposalJob.objects.get(pk=queued[0][1][0])
 
 
-def open_filters(owner: Any, base: str) -> None:
-    # Random weights predict low quality: open the filters wide.
+def owner_with_open_filters(personas: Personas) -> tuple[Any, str]:
+    """The admin's client and the proposals URL, with the filters opened wide: random
+    weights predict low quality."""
+    owner = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/proposals"
     owner.post(f"{base}/filters", {"min_iou": "0", "min_stability": "0", "min_area": "0"})
+    return owner, base
 
 
 def test_proposals_for_a_selection_follow_the_projects_filters(
     personas: Personas, images: list[Image], settings: Any
 ) -> None:
-    owner = personas.client("owner")
-    base = f"/projects/{personas.project.pk}/proposals"
-    open_filters(owner, base)
+    owner, base = owner_with_open_filters(personas)
     response = owner.post(f"{base}/", {"scope": "images", "image": [images[0].pk, images[2].pk]})
     assert response.status_code == 302
     job = run_queued(settings)
@@ -110,9 +112,7 @@ def test_only_admins_run_proposals(
 def test_a_canceled_queued_job_never_runs(
     personas: Personas, images: list[Image], settings: Any
 ) -> None:
-    owner = personas.client("owner")
-    base = f"/projects/{personas.project.pk}/proposals"
-    open_filters(owner, base)
+    owner, base = owner_with_open_filters(personas)
     owner.post(f"{base}/", {"scope": "project"})
     job = ProposalJob.objects.get()
     page = owner.get(f"/projects/{personas.project.pk}/").content.decode()
@@ -151,9 +151,7 @@ def cancel_on_first_proposal() -> Iterator[list[int]]:
 def test_a_cancel_stops_a_running_job_before_its_next_image(
     personas: Personas, images: list[Image], settings: Any, cancel_on_first_proposal: list[int]
 ) -> None:
-    owner = personas.client("owner")
-    base = f"/projects/{personas.project.pk}/proposals"
-    open_filters(owner, base)
+    owner, base = owner_with_open_filters(personas)
     owner.post(f"{base}/", {"scope": "project"})
     job = run_queued(settings, outcome="canceled")
     assert cancel_on_first_proposal == [job.pk]
@@ -167,9 +165,7 @@ def test_a_cancel_stops_a_running_job_before_its_next_image(
 def test_a_finished_job_cannot_be_canceled(
     personas: Personas, images: list[Image], settings: Any
 ) -> None:
-    owner = personas.client("owner")
-    base = f"/projects/{personas.project.pk}/proposals"
-    open_filters(owner, base)
+    owner, base = owner_with_open_filters(personas)
     owner.post(f"{base}/", {"scope": "images", "image": [images[0].pk]})
     job = run_queued(settings)
     response = owner.post(f"{base}/{job.pk}/cancel", follow=True)

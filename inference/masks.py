@@ -194,10 +194,23 @@ def rle_normalize(rle: Any) -> tuple[dict, int]:
     its area, without drawing its pixels: the same mask `rle_encode(rle_decode(rle))`
     gives, at a fraction of the cost on large images."""
     height, width, runs, _ = _parse_rle(rle)
+    canonical = _canonical_runs(runs)
     counts = coco_mask.frPyObjects(
-        {"size": [height, width], "counts": runs.tolist()}, height, width
+        {"size": [height, width], "counts": canonical.tolist()}, height, width
     )["counts"]
-    return {"size": [height, width], "counts": counts.decode("ascii")}, int(runs[1::2].sum())
+    return {"size": [height, width], "counts": counts.decode("ascii")}, int(canonical[1::2].sum())
+
+
+def _canonical_runs(runs: np.ndarray) -> np.ndarray:
+    """The same pixels as the fewest runs: zero-length runs dropped and their
+    neighbours joined, so padding (`[1, 0, 0, …, 2]`) cannot bloat what is stored."""
+    values = np.arange(runs.size) % 2  # runs alternate background (0), foreground (1)
+    keep = runs > 0
+    values, lengths = values[keep], runs[keep]
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    lengths, values = np.add.reduceat(lengths, starts), values[starts]
+    # COCO's runs begin with background: an image whose first pixel is set starts at 0.
+    return np.r_[0, lengths] if values[0] == 1 else lengths
 
 
 def rle_area_bbox(rle: dict) -> tuple[int, list[float]]:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
@@ -24,7 +25,6 @@ from pycocotools.coco import COCO
 from inference.masks import rle_encode
 from labeling.models import Category, Export, ExportStatus, Image
 from labeling.services.annotations import do_create_annotation
-from labeling.services.jobs import claim_queued
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_export
 from tests.conftest import Personas, drain_queue, image_bytes
@@ -288,21 +288,37 @@ def test_an_admin_deletes_a_past_export_with_its_file(
     assert "No such export in this project." in page
 
 
-def test_a_running_export_is_kept_and_a_deleted_queued_one_never_runs(
+def test_an_export_deleted_while_it_runs_leaves_no_file(
     personas: Personas, labeled: dict[str, Any], default_queue: str
 ) -> None:
     client = personas.client("owner")
     base = f"/projects/{personas.project.pk}/exports"
-    options = {"statuses": ["approved"], "segmentation": "rle"}
-    client.post(f"{base}/", options)
-    ((_, running_args),) = drain_queue(default_queue)
-    assert claim_queued(Export, running_args[0])  # a worker has taken it
-    page = client.post(f"{base}/{running_args[0]}/delete", follow=True).content.decode()
-    assert "This export is running; delete it once it has finished." in page
-    assert 'disabled title="Running' in page  # and the page says so before one tries
-    assert Export.objects.filter(pk=running_args[0]).exists()
+    client.post(f"{base}/", {"statuses": ["approved"], "segmentation": "rle"})
+    ((_, args),) = drain_queue(default_queue)
+    deleted: list[int] = []
 
-    client.post(f"{base}/", options)
+    def delete_before_the_worker_finishes(execute: Any, sql: str, params: Any, *rest: Any) -> Any:
+        # The admin presses Delete after the worker saved its file, just before it
+        # marks the export done.
+        finishing = sql.startswith('UPDATE "labeling_export" SET "status"') and "done" in params
+        if finishing and not deleted:
+            deleted.append(args[0])
+            page = client.post(f"{base}/{args[0]}/delete", follow=True).content.decode()
+            assert "Export deleted, with its file." in page
+        return execute(sql, params, *rest)
+
+    with connection.execute_wrapper(delete_before_the_worker_finishes):
+        assert run_export(*args) == "deleted"
+    assert deleted == [args[0]] and not Export.objects.exists()
+    assert not [p for p in (Path(django_settings.MEDIA_ROOT) / "exports").rglob("*") if p.is_file()]
+
+
+def test_a_deleted_queued_export_never_runs(
+    personas: Personas, labeled: dict[str, Any], default_queue: str
+) -> None:
+    client = personas.client("owner")
+    base = f"/projects/{personas.project.pk}/exports"
+    client.post(f"{base}/", {"statuses": ["approved"], "segmentation": "rle"})
     ((_, queued_args),) = drain_queue(default_queue)
     client.post(f"{base}/{queued_args[0]}/delete")
     assert not Export.objects.filter(pk=queued_args[0]).exists()

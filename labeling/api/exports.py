@@ -73,7 +73,7 @@ def download_export(request: HttpRequest, project_id: PathId, export_id: PathId)
 
 @router.delete("/projects/{project_id}/exports/{export_id}", response={204: None, **FAILS})
 def delete_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> Status[None]:
-    """Delete a finished, failed or queued export and its file; a running one is 400."""
+    """Delete an export and its file (a running one too: its result is then thrown away)."""
     access = project_access(user_of(request), project_id, Ability.MANAGE)
     get_object_or_404(Export, project=access.project, pk=export_id)
     do_delete_export(access.project, export_id)

@@ -96,7 +96,9 @@ def perform_export(export_id: int) -> str:
         name = f"exports/{export.project_id}/{export.pk}/{download_name(export)}"
         with open(result, "rb") as finished:
             stored = default_storage.save(name, File(finished))
-        Export.objects.filter(pk=export_id).update(
+        # Conditional: an export deleted while it ran (alone, or with its project)
+        # matches nothing, and its file must not outlive it.
+        finished_rows = Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(
             status=ExportStatus.DONE,
             finished_at=timezone.now(),
             file=stored,
@@ -105,6 +107,9 @@ def perform_export(export_id: int) -> str:
             annotation_count=counts.annotations,
             skipped_uncategorized=counts.skipped_uncategorized,
         )
+        if not finished_rows:
+            default_storage.delete(stored)
+            return "deleted"
         return "done"
     except Exception as error:
         logger.exception("export %s failed", export_id)
@@ -119,17 +124,15 @@ def perform_export(export_id: int) -> str:
 
 
 def do_delete_export(project: Project, export_id: int) -> None:
-    """Delete a past export; its file goes after the commit (`file_cleanup`). A
-    running export is refused: its worker would save a file after the row is gone,
-    and nothing would ever delete that file."""
+    """Delete an export; its file goes after the commit (`file_cleanup`). One that is
+    running may go too (a worker that died leaves one "running" for good): its worker
+    finds the row gone when it finishes and deletes the file it saved."""
     with transaction.atomic():
-        # The row lock makes a worker's claim (queued -> running) wait for this
-        # delete, so an export is never deleted while it runs.
+        # Locked, so a worker's final update waits for this delete and then matches
+        # nothing, instead of landing between reading the row and deleting it.
         export = Export.objects.select_for_update().filter(pk=export_id, project=project).first()
         if export is None:
             raise ServiceError("No such export in this project.")
-        if export.status == ExportStatus.RUNNING:
-            raise ServiceError("This export is running; delete it once it has finished.")
         export.delete()
 
 

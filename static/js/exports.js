@@ -50,11 +50,6 @@ function update(item) {
   bar.value = item.status === "done" ? bar.max : item.done;
   row.querySelector(".state").textContent = item.status;
   row.querySelector(".contents").replaceChildren(contents(item));
-  const remove = row.querySelector(".actions button");
-  if (remove) {
-    remove.disabled = item.status === "running";
-    if (!remove.disabled) remove.removeAttribute("title");
-  }
   const cell = row.querySelector(".download");
   if (item.download && !cell.querySelector("a")) {
     const link = document.createElement("a");

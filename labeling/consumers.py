@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied
 
 from inference import MAX_POINTS, Prompt, PromptError
 from labeling import decoding
-from labeling.events import PAGE_NUDGE, page_group, project_group
+from labeling.events import PAGE_NUDGE, image_group, page_group, project_group
 from labeling.models import (
     AnnotationSource,
     Category,
@@ -339,6 +339,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.presence_kept = time.monotonic()
         self.background: set[asyncio.Future[None]] = set()
         await self.channel_layer.group_add(project_group(self.project_id), self.channel_name)
+        await self.channel_layer.group_add(image_group(self.image_id), self.channel_name)
         await self.accept()
         self.closed = False
         await self.send_json(hello)
@@ -359,6 +360,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(
                 project_group(self.project_id), self.channel_name
             )
+            await self.channel_layer.group_discard(image_group(self.image_id), self.channel_name)
 
     async def _publish_presence(self, viewers: list[str]) -> None:
         event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}

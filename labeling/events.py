@@ -1,7 +1,8 @@
 """Push changes to everyone watching a project, through the channel layer.
 
-Labeling pages join `project_group(id)` and get every change in full. Project pages
-join `page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
+Labeling pages join `project_group(id)` and get every change in full, and
+`image_group(id)` for batches meant for their image alone. Project pages join
+`page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
 their counts and statuses again (labeling/project_socket.py). Publishing never fails
 the caller: a browser that misses a push still catches up on its next poll or
 reconnect.
@@ -26,6 +27,12 @@ def page_group(project_id: int) -> str:
     return f"project-{project_id}-page"
 
 
+def image_group(image_id: int) -> str:
+    """The labeling pages open on one image: for pushes too many to send project-wide
+    (an import's), which would crowd out each socket's own image's news."""
+    return f"image-{image_id}"
+
+
 PAGE_NUDGE = {"type": "page.changed"}
 
 
@@ -45,16 +52,18 @@ def publish(project_id: int, event: dict[str, Any]) -> None:
     _send(page_group(project_id), PAGE_NUDGE)
 
 
-def publish_many(project_id: int, events: list[dict[str, Any]]) -> None:
-    """`publish` for a batch (an import's pushes): every send in one trip through the
-    event loop, and one nudge for the project pages instead of one per event."""
+def publish_to_images(project_id: int, events: list[dict[str, Any]]) -> None:
+    """Send each event to the pages open on its image (`image_group`), all in one trip
+    through the event loop, then one nudge for the project pages. For batches such as
+    an import's: a socket's channel holds a bounded number of messages (100 on Redis),
+    so thousands sent project-wide would push out the ones it needs."""
     layer = get_channel_layer()
     if layer is None or not events:  # pragma: no cover - CHANNEL_LAYERS is always set
         return
 
     async def send_all() -> None:
         for event in events:
-            await layer.group_send(project_group(project_id), event)
+            await layer.group_send(image_group(event["image"]), event)
         await layer.group_send(page_group(project_id), PAGE_NUDGE)
 
     try:

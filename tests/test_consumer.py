@@ -56,7 +56,7 @@ from labeling.services.annotation_bulk import NewMask, do_create_annotations_bul
 from labeling.services.annotations import annotation_json, do_create_annotation
 from labeling.services.uploads import do_add_image
 from labeling.tasks import compute_embedding
-from tests.conftest import Personas, off_loop
+from tests.conftest import Personas, image_row, off_loop
 from tests.worker_process import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -821,7 +821,11 @@ def test_an_import_reaches_the_image_s_sockets_as_batches(
     other_image = do_add_image(project, personas.owner, picture(2), "other.png")
     annie, _ = open_socket(runner, personas.annotator, image)
     elsewhere, _ = open_socket(runner, personas.owner, other_image)
-    masks = [NewMask(image.pk, square_rle(x=i, y=i, side=10), None) for i in range(150)]
+    # First 120 images nobody has open: were their pushes sent project-wide, they would
+    # fill each socket's bounded channel (100 messages) before its own image's came.
+    unopened = [image_row(project, 1000 + i, (WIDTH, HEIGHT)) for i in range(120)]
+    masks = [NewMask(row.pk, square_rle(), None) for row in unopened]
+    masks += [NewMask(image.pk, square_rle(x=i, y=i, side=10), None) for i in range(150)]
     masks.append(NewMask(other_image.pk, square_rle(), None))
     rows = off_loop(
         do_create_annotations_bulk,
@@ -836,9 +840,9 @@ def test_an_import_reaches_the_image_s_sockets_as_batches(
     assert (first["type"], first["by"]) == ("annotation.imported", "owner")
     pushed = first["annotations"] + second["annotations"]
     assert (len(first["annotations"]), len(second["annotations"])) == (100, 50)
-    assert pushed == [annotation_json(row) for row in rows[:150]]
+    assert pushed == [annotation_json(row) for row in rows[120:270]]
     assert pushed[7]["bbox"] == [7.0, 7.0, 10.0, 10.0] and pushed[7]["area"] == 100
-    assert [a["id"] for a in elsewhere.receive(5)["annotations"]] == [rows[150].pk]
+    assert [a["id"] for a in elsewhere.receive(5)["annotations"]] == [rows[270].pk]
     assert annie.quiet() and elsewhere.quiet()
     # A socket opened now finds the masks in its hello, like any others.
     _, hello = open_socket(runner, personas.reviewer, image)

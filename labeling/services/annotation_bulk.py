@@ -4,9 +4,10 @@
 and history entry, moves the image to "in progress" and pushes the new mask, about
 a dozen round trips each. A 100,000-mask import that way is 100,000 of each, and
 100,000 pushes to every open labeling page. Here the rows and history are inserted
-in batches, each image's status moves once, and each image gets one push listing its
-new masks. The caller has checked the masks: `coco_import.plan_import` returns every
-RLE compressed, non-empty and at its image's size.
+in batches, each image's status moves once, and the pages open on each image get
+one push listing its new masks (up to PUSH_MASKS a push). The caller has checked the
+masks: `coco_import.plan_import` returns every RLE compressed, non-empty and at its
+image's size.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from inference.masks import rle_area_bbox
-from labeling.events import publish_many
+from labeling.events import publish_to_images
 from labeling.models import (
     Annotation,
     AnnotationEvent,
@@ -71,7 +72,7 @@ def do_create_annotations_bulk(
                 labeling_status=LabelingStatus.UNLABELED,
             ).update(labeling_status=LabelingStatus.IN_PROGRESS)
         pushes = _pushes(created, user)
-        transaction.on_commit(lambda: publish_many(project_id, pushes))
+        transaction.on_commit(lambda: publish_to_images(project_id, pushes))
     return created
 
 

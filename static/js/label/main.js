@@ -593,7 +593,9 @@ function onMessage(message) {
       break;
     case "annotation.deleted": forget(message.id); break;
     case "annotation.imported":
-      message.annotations.forEach(upsert);
+      for (const ann of message.annotations) state.annotations.set(ann.id, ann);
+      renderLayers(); // once for the batch, not once a mask
+      changelog.refresh();
       renderList();
       say(`${message.annotations.length} mask(s) imported by ${message.by || "an import"}.`, "ok");
       break;

@@ -15,6 +15,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from pycocotools.coco import COCO
 
@@ -30,7 +31,9 @@ from labeling.models import (
     LabelingStatus,
 )
 from labeling.services.annotations import do_create_annotation
+from labeling.services.errors import ServiceError
 from labeling.services.jobs import claim_queued
+from labeling.services.tokens import MAX_TOKENS_PER_USER, do_create_token
 from labeling.tasks import run_export
 from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_bytes, image_row, zip_bytes
@@ -134,6 +137,35 @@ def test_concurrent_calls_share_one_exact_budget(personas: Personas, settings: A
     finally:
         cache.delete(key)
     assert sorted(codes) == [200] * 12 + [429] * 8
+
+
+def test_the_token_limit_counts_only_live_tokens(personas: Personas) -> None:
+    for index in range(MAX_TOKENS_PER_USER):
+        do_create_token(personas.annotator, f"script {index}")
+    with pytest.raises(ServiceError, match="already have 20 tokens"):
+        do_create_token(personas.annotator, "one too many")
+    ApiToken.objects.filter(name="script 0").update(expires_at=timezone.now())
+    do_create_token(personas.annotator, "replacement")  # the expired one no longer counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_made_before_lifetimes_get_the_default_one() -> None:
+    executor = MigrationExecutor(connection)
+    before, after = [("labeling", "0011_job_cancel")], [("labeling", "0012_api_token_expiry")]
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    user = old_apps.get_model("auth", "User").objects.create(username="early")
+    old_apps.get_model("labeling", "ApiToken").objects.create(
+        user_id=user.pk, name="old script", key_hash="0" * 64, prefix="am_old"
+    )
+    executor = MigrationExecutor(connection)  # the loader must see the new state
+    executor.migrate(after)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    token = ApiToken.objects.get(name="old script")
+    assert token.expires_at is not None
+    days = (token.expires_at - timezone.now()).total_seconds() / 86400
+    assert 89.9 < days <= 90
 
 
 def test_it_refuses_a_nameless_token_and_someone_elses_revoke(personas: Personas) -> None:

@@ -116,10 +116,10 @@ def test_a_canceled_queued_job_never_runs(
     owner.post(f"{base}/", {"scope": "project"})
     job = ProposalJob.objects.get()
     page = owner.get(f"/projects/{personas.project.pk}/").content.decode()
-    assert f"{base}/{job.pk}/cancel" in page  # the running job offers Cancel
+    assert f"{base}/{job.pk}/cancel" in page  # the queued job offers Cancel
 
     response = owner.post(f"{base}/{job.pk}/cancel", follow=True)
-    assert "Proposals canceled after 0 of 3 image(s)." in response.content.decode()
+    assert "Proposals canceled with 0 of 3 image(s) done;" in response.content.decode()
     job = run_queued(settings, outcome="not queued")  # the worker finds it canceled
     assert job.status == "canceled" and job.finished_at is not None
     assert not Annotation.objects.exists()

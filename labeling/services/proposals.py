@@ -60,6 +60,9 @@ def propose_for_image(
         min_region_area=min_region_area,
     )
     with transaction.atomic():
+        # Two runs on one image (a canceled job finishing its image while a new one
+        # starts) take turns here, so the second replaces the first's proposals.
+        Image.objects.select_for_update().filter(pk=image.pk).first()
         stale = Annotation.objects.filter(
             image=image, status=AnnotationStatus.PROPOSED, source=AnnotationSource.AUTO
         )

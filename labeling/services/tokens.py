@@ -51,7 +51,11 @@ def do_create_token(
         raise ServiceError("Keep the name under 100 characters.")
     # Locking the user row makes the count below exact under concurrent requests.
     User.objects.select_for_update().filter(pk=user.pk).first()
-    if ApiToken.objects.filter(user=user).count() >= MAX_TOKENS_PER_USER:
+    # Expired tokens open nothing, so they do not count against the limit.
+    live = ApiToken.objects.filter(user=user).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+    if live.count() >= MAX_TOKENS_PER_USER:
         raise ServiceError(f"You already have {MAX_TOKENS_PER_USER} tokens; revoke one first.")
     token = PREFIX + secrets.token_urlsafe(32)
     life = LIFETIMES[lifetime]

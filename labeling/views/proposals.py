@@ -55,7 +55,11 @@ def cancel(request: AuthedRequest, project_id: int, job_id: int) -> HttpResponse
     except ServiceError as refused:
         messages.error(request, refused.message)
     else:
-        messages.success(request, f"Proposals canceled after {job.done} of {job.total} image(s).")
+        messages.success(
+            request,
+            f"Proposals canceled with {job.done} of {job.total} image(s) done; "
+            "an image in progress still gets its proposals.",
+        )
     return _back(request, project_id)
 
 

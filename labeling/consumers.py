@@ -364,7 +364,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
 
     async def _publish_presence(self, viewers: list[str]) -> None:
         event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}
-        await self.channel_layer.group_send(project_group(self.project_id), event)
+        await self.channel_layer.group_send(image_group(self.image_id), event)
         await self.channel_layer.group_send(page_group(self.project_id), PAGE_NUDGE)
 
     async def image_presence(self, event: dict[str, Any]) -> None:

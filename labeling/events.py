@@ -1,8 +1,8 @@
 """Push changes to everyone watching a project, through the channel layer.
 
-Labeling pages join `project_group(id)` and get every change in full, and
-`image_group(id)` for batches meant for their image alone. Project pages join
-`page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
+Labeling pages join `image_group(id)` for their image's masks and viewers, and
+`project_group(id)` for the rarer project-wide news (embedding status). Project pages
+join `page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
 their counts and statuses again (labeling/project_socket.py). Publishing never fails
 the caller: a browser that misses a push still catches up on its next poll or
 reconnect.
@@ -28,8 +28,9 @@ def page_group(project_id: int) -> str:
 
 
 def image_group(image_id: int) -> str:
-    """The labeling pages open on one image: for pushes too many to send project-wide
-    (an import's), which would crowd out each socket's own image's news."""
+    """The labeling pages open on one image. Its masks' changes go here, not to the
+    project group: sent project-wide, a busy project's (or an import's) pushes would
+    crowd each socket's bounded channel with other images' news."""
     return f"image-{image_id}"
 
 
@@ -95,4 +96,6 @@ def publish_annotation_on_commit(
     from django.db import transaction
 
     message = {**event, "image": image_id, "origin": origin}
-    transaction.on_commit(lambda: publish(project_id, message))
+    # Only the pages open on this image want it: busy projects would otherwise send
+    # every socket every image's masks.
+    transaction.on_commit(lambda: publish_to_images(project_id, [message]))

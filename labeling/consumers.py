@@ -672,8 +672,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
         await self._relay(event, annotations=event.get("annotations"))
 
     async def _relay(self, event: dict[str, Any], **body: Any) -> None:
-        # The project group carries every image's changes; the socket that made a
-        # change already has its reply.
+        # Events come through the image's group, but stay checked against the image;
+        # the socket that made a change already has its reply.
         if event.get("image") != self.image_id or event.get("origin") == self.channel_name:
             return
         await self.send_json({"type": event["type"], **body, "by": event.get("by")})

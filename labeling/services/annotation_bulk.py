@@ -18,18 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import transaction
 
 from inference.masks import rle_area_bbox
 from labeling.events import publish_to_images
-from labeling.models import (
-    Annotation,
-    AnnotationEvent,
-    HistoryAction,
-    Image,
-    LabelingStatus,
-)
-from labeling.services.annotations import annotation_json
+from labeling.models import Annotation, AnnotationEvent, Image, LabelingStatus
+from labeling.services.annotations import annotation_json, created_event
 
 BATCH = 1000  # rows per INSERT: well under SQLite's and PostgreSQL's parameter limits
 PUSH_MASKS = 100  # masks per push, so no message grows with the image's mask count
@@ -58,10 +52,8 @@ def do_create_annotations_bulk(
     with transaction.atomic():
         for start in range(0, len(masks), BATCH):
             batch = [_row(mask, user, source, status) for mask in masks[start : start + BATCH]]
-            rows = _insert(batch)
-            AnnotationEvent.objects.bulk_create(
-                [_created_event(row, user) for row in rows], batch_size=BATCH
-            )
+            rows = Annotation.objects.bulk_create(batch)  # both backends return the ids
+            AnnotationEvent.objects.bulk_create([created_event(row, user) for row in rows])
             created.extend(rows)
             if progress is not None:
                 progress(len(created), len(masks))
@@ -88,32 +80,6 @@ def _row(mask: NewMask, user: User | None, source: str, status: str) -> Annotati
         source=source,
         created_by=user,
         updated_by=user,
-    )
-
-
-def _insert(rows: list[Annotation]) -> list[Annotation]:
-    if connection.features.can_return_rows_from_bulk_insert:
-        return Annotation.objects.bulk_create(rows)
-    for row in rows:  # pragma: no cover - both supported backends return ids
-        row.save(force_insert=True)
-    return rows
-
-
-def _created_event(row: Annotation, user: User | None) -> AnnotationEvent:
-    # The same record `do_create_annotation` writes, so History reads them alike.
-    return AnnotationEvent(
-        image_id=row.image_id,
-        annotation_id=row.pk,
-        actor=user,
-        action=HistoryAction.CREATED,
-        version=row.version,
-        changes={
-            "category": [None, row.category_id],
-            "status": [None, row.status],
-            "source": row.source,
-            "mask": {"area": row.area, "bbox": row.bbox},
-            "rle": row.rle,
-        },
     )
 
 

@@ -97,6 +97,24 @@ def _mask_summary(rle: dict[str, Any]) -> dict[str, Any]:
     return {"area": area, "bbox": bbox}
 
 
+def created_event(annotation: Annotation, user: User | None) -> AnnotationEvent:
+    """The (unsaved) History record of a new mask; imports insert them in bulk."""
+    return AnnotationEvent(
+        image_id=annotation.image_id,
+        annotation_id=annotation.pk,
+        actor=user,
+        action=HistoryAction.CREATED,
+        version=annotation.version,
+        changes={
+            "category": [None, annotation.category_id],
+            "status": [None, annotation.status],
+            "source": annotation.source,
+            "mask": {"area": annotation.area, "bbox": annotation.bbox},
+            "rle": annotation.rle,
+        },
+    )
+
+
 def _username(user: User | None) -> str | None:
     return user.username if user is not None else None
 
@@ -170,20 +188,7 @@ def do_create_annotation(
         clicks=clicks,
         edit_seconds=edit_seconds,
     )
-    AnnotationEvent.objects.create(
-        image=image,
-        annotation_id=annotation.pk,
-        actor=user,
-        action=HistoryAction.CREATED,
-        version=annotation.version,
-        changes={
-            "category": [None, category_id],
-            "status": [None, status],
-            "source": source,
-            "mask": summary,
-            "rle": clean,
-        },
-    )
+    created_event(annotation, user).save()
     if status != AnnotationStatus.PROPOSED:  # machine proposals are not human work
         Image.objects.filter(pk=image.pk, labeling_status=LabelingStatus.UNLABELED).update(
             labeling_status=LabelingStatus.IN_PROGRESS

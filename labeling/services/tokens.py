@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -32,6 +32,10 @@ LIFETIMES: dict[str, timedelta | None] = {
 DEFAULT_LIFETIME = "90"
 
 
+def _unexpired(now: datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -52,9 +56,7 @@ def do_create_token(
     # Locking the user row makes the count below exact under concurrent requests.
     User.objects.select_for_update().filter(pk=user.pk).first()
     # Expired tokens open nothing, so they do not count against the limit.
-    live = ApiToken.objects.filter(user=user).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    )
+    live = ApiToken.objects.filter(_unexpired(timezone.now()), user=user)
     if live.count() >= MAX_TOKENS_PER_USER:
         raise ServiceError(f"You already have {MAX_TOKENS_PER_USER} tokens; revoke one first.")
     token = PREFIX + secrets.token_urlsafe(32)
@@ -83,8 +85,7 @@ def user_for_token(token: str) -> User | None:
     now = timezone.now()
     row = (
         ApiToken.objects.select_related("user")
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .filter(key_hash=_digest(token), user__is_active=True)
+        .filter(_unexpired(now), key_hash=_digest(token), user__is_active=True)
         .first()
     )
     if row is None:

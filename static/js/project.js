@@ -49,13 +49,7 @@ async function refresh() {
       row.querySelector(".count").textContent = `${job.done}/${job.total} images, ${job.proposals} proposals`;
       const cancel = row.querySelector("form.cancel");
       if (cancel) cancel.hidden = job.status !== "queued" && job.status !== "running";
-      if (job.error && !row.querySelector(".error")) {
-        const error = document.createElement("span");
-        error.className = "error";
-        row.querySelector(".count").after(" ", error);
-      }
-      const error = row.querySelector(".error");
-      if (error) error.textContent = job.error;
+      row.querySelector(".error").textContent = job.error;
     }
     for (const image of data.images) {
       const tile = document.querySelector(`[data-image-id="${image.id}"]`);

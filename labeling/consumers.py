@@ -239,11 +239,13 @@ def connect_state(user: Any, image_id: int) -> dict[str, Any] | None:
             "embedding": image.embedding_status,
         },
         "user": {"id": user.pk, "username": user.username, "role": access.role},
+        "abilities": access.abilities,
         "categories": [{"id": c.pk, "name": c.name, "color": c.color} for c in categories],
         "annotations": image_annotations(image),
         "limits": {
             "max_points": MAX_POINTS,
             "max_frame_bytes": settings.ANYMASK_WS_MAX_FRAME_BYTES,
+            "max_review_comment": MAX_REVIEW_COMMENT,
         },
         "_project": image.project_id,
         "_embedding_error": image.embedding_error,

@@ -63,6 +63,11 @@ class Access:
     def can(self, ability: Ability) -> bool:
         return ability in ROLE_ABILITIES.get(self.role, frozenset())
 
+    @property
+    def abilities(self) -> list[str]:
+        """What the role may do, by name: sent to pages so they copy no role table."""
+        return sorted(a.value for a in ROLE_ABILITIES.get(self.role, frozenset()))
+
 
 def project_access(
     user: AbstractBaseUser | AnonymousUser, project_id: int, ability: Ability = Ability.VIEW

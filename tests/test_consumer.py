@@ -281,7 +281,12 @@ def test_hello_describes_the_image_its_masks_and_the_user(
     }
     assert hello["user"] == {"id": personas.annotator.pk, "username": "annie", "role": "annotator"}
     assert hello["categories"] == [{"id": category.pk, "name": "car", "color": "#ff0000"}]
-    assert hello["limits"] == {"max_points": 64, "max_frame_bytes": 262144}
+    assert hello["abilities"] == ["annotate", "view"]
+    assert hello["limits"] == {
+        "max_points": 64,
+        "max_frame_bytes": 262144,
+        "max_review_comment": 2000,
+    }
     [annotation] = hello["annotations"]
     assert annotation["id"] == existing.pk
     assert annotation["category"] == category.pk

@@ -4,10 +4,10 @@ For each model, one 1024x768 image is encoded once; then every iteration takes a
 random click through
 
 * fast:  `model.decode` (cached image-side tensors, re-associated attention,
-         cropped upsampling) + `rle_encode` of every candidate;
+         cropped upsampling, then every candidate's RLE, area and bbox);
 * naive: `reference_decode` (transformers' full `forward` with the precomputed
-         image embeddings + the arithmetic of its `post_process_masks`) + the
-         same `rle_encode`,
+         image embeddings + the arithmetic of its `post_process_masks`, then the
+         same RLE, area and bbox),
 
 interleaved, so both see the same machine load. Models are full-size configs
 with random weights (no download) whose transposed-conv kernels are tied, so masks
@@ -35,7 +35,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inference import Prompt
-from inference.masks import rle_encode
 from inference.testing import build_random_model, synthetic_image
 
 HEIGHT, WIDTH = 768, 1024
@@ -60,7 +59,7 @@ def bench_model(name: str, iters: int, warmup: int) -> dict[str, object]:
             if model.device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-            rles = [rle_encode(candidate.mask) for candidate in decode(embedding, prompt)]
+            rles = [candidate.rle for candidate in decode(embedding, prompt)]
             elapsed = time.perf_counter() - started
             if i >= warmup:
                 times[label].append(elapsed)

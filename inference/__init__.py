@@ -4,8 +4,9 @@
     embedding = model.encode(image)               # HxWx3 uint8 RGB, once per image
     blob = embedding_to_bytes(embedding)          # store it; later:
     embedding = embedding_from_bytes(blob, model.spec)
-    candidates = model.decode(embedding, Prompt.click(120, 80))
-    best = candidates[0].mask                     # (H, W) bool
+    decoded = model.decode(embedding, Prompt.click(120, 80))   # or max_side=2048
+    best = decoded.candidates[0]                  # .rle .score .bbox .area .low_res_logits
+    kept = model.full_mask(embedding, best.low_res_logits)   # full-size EncodedMask
 
 Names that need torch are imported on first use, so `import inference` stays cheap
 for code that only needs the errors, the prompt type or the spec registry.
@@ -28,9 +29,11 @@ from .specs import SPECS, ModelSpec, canonical_spec, get_spec, resolve_spec
 
 if TYPE_CHECKING:
     from .automatic import AutoMask, generate_automatic_masks
+    from .candidates import Candidate, Decoded, EncodedMask
     from .embedding import Embedding, embedding_from_bytes, embedding_to_bytes
     from .loading import clear_model_cache, fetch_model, load_model, loaded_models, pick_device
-    from .model import Candidate, ModelInfo, SegmentationModel
+    from .model import ModelInfo, SegmentationModel
+    from .threads import share_cores
 
 _LAZY = {
     "AutoMask": "automatic",
@@ -43,7 +46,10 @@ _LAZY = {
     "load_model": "loading",
     "loaded_models": "loading",
     "pick_device": "loading",
-    "Candidate": "model",
+    "Candidate": "candidates",
+    "Decoded": "candidates",
+    "EncodedMask": "candidates",
+    "share_cores": "threads",
     "ModelInfo": "model",
     "SegmentationModel": "model",
 }
@@ -53,8 +59,10 @@ __all__ = [
     "SPECS",
     "AutoMask",
     "Candidate",
+    "Decoded",
     "Embedding",
     "EmbeddingError",
+    "EncodedMask",
     "ImageError",
     "InferenceError",
     "ModelInfo",
@@ -74,6 +82,7 @@ __all__ = [
     "loaded_models",
     "pick_device",
     "resolve_spec",
+    "share_cores",
 ]
 
 

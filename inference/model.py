@@ -11,6 +11,7 @@ and how low-res logits map back to the image.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from .candidates import Decoded, EncodedMask, preview_size, to_candidates
 from .decoder import FastMaskDecoder, PreparedImage
 from .embedding import Embedding, embedding_from_bytes
 from .errors import EmbeddingError, PromptError
@@ -26,20 +28,6 @@ from .postprocess import upscale_logits
 from .preprocess import check_image, to_model_coords
 from .prompts import Prompt
 from .specs import Family, embedding_shapes
-
-
-@dataclass(frozen=True, eq=False)
-class Candidate:
-    """One predicted mask.
-
-    mask: (H, W) bool at the original image size (column-major, ready for RLE).
-    score: the model's predicted IoU for this mask.
-    low_res_logits: (1, 256, 256) float32; pass as `Prompt.mask_logits` to refine.
-    """
-
-    mask: np.ndarray
-    score: float
-    low_res_logits: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -177,20 +165,39 @@ class SegmentationModel(abc.ABC):
         return None
 
     # ------------------------------------------------------------------ decode
-    def decode(self, embedding: Embedding, prompt: Prompt) -> list[Candidate]:
-        """Candidates for one prompt, best predicted IoU first (3 if multimask, else 1)."""
+    def decode(self, embedding: Embedding, prompt: Prompt, max_side: int | None = None) -> Decoded:
+        """Candidates for one prompt, best predicted IoU first (3 if multimask, else 1),
+        as RLE with their scores, boxes, areas and low-res logits.
+
+        With `max_side`, an image larger than that gets its candidates at a preview
+        size (longest side `max_side`), resampled straight from the low-res logits:
+        a 50-megapixel image never gets full-size masks until one is kept
+        (`full_mask`). Raises `PromptError` for a prompt outside the image.
+        """
+        started = time.perf_counter()
         low_res, scores = self.decode_logits(embedding, prompt)
         order = torch.argsort(scores, descending=True, stable=True)
         low_res, scores = low_res[order], scores[order]
+        shown = preview_size(embedding.original_size, max_side)
+        with torch.inference_mode():
+            masks = low_res_to_masks(low_res, shown, embedding.input_size, self.padded_size)
+        candidates = to_candidates(
+            masks, scores.float().tolist(), low_res.float().cpu().numpy(), embedding.original_size
+        )
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        return Decoded(embedding.original_size, shown, elapsed, candidates)
+
+    def full_mask(self, embedding: Embedding, low_res_logits: np.ndarray) -> EncodedMask:
+        """A candidate's mask at the full image size, from its (1, 256, 256) low-res
+        logits: always recomputed from them, never scaled up from a preview."""
         with torch.inference_mode():
             masks = low_res_to_masks(
-                low_res, embedding.original_size, embedding.input_size, self.padded_size
+                torch.from_numpy(np.ascontiguousarray(low_res_logits, np.float32)),
+                embedding.original_size,
+                embedding.input_size,
+                self.padded_size,
             )
-        low_res_np = low_res.float().cpu().numpy()
-        return [
-            Candidate(mask=masks[i], score=float(scores[i]), low_res_logits=low_res_np[i : i + 1])
-            for i in range(len(scores))
-        ]
+        return EncodedMask.of(masks[0])
 
     def decode_logits(
         self, embedding: Embedding, prompt: Prompt
@@ -275,16 +282,22 @@ def reference_inputs(
     return kwargs
 
 
-def sorted_candidates(
-    masks: torch.Tensor, scores: torch.Tensor, low_res: torch.Tensor
-) -> list[Candidate]:
-    """(m, H, W) bool masks, (m,) scores, (m, h, w) logits -> candidates, best first."""
+def reference_candidates(
+    embedding: Embedding,
+    masks: torch.Tensor,
+    scores: torch.Tensor,
+    low_res: torch.Tensor,
+    started: float,
+) -> Decoded:
+    """The reference paths' (m, H, W) bool masks, (m,) scores and (m, h, w) logits ->
+    the same `Decoded` the fast path returns, best first (`started`: perf_counter at
+    the start of the decode)."""
     order = torch.argsort(scores, descending=True, stable=True)
-    return [
-        Candidate(
-            mask=masks[i].cpu().numpy(),
-            score=float(scores[i]),
-            low_res_logits=low_res[i : i + 1].float().cpu().numpy(),
-        )
-        for i in order.tolist()
-    ]
+    candidates = to_candidates(
+        masks[order].cpu().numpy(),
+        scores[order].float().tolist(),
+        low_res[order].float().cpu().numpy(),
+        embedding.original_size,
+    )
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return Decoded(embedding.original_size, embedding.original_size, elapsed, candidates)

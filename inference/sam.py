@@ -13,14 +13,16 @@ arithmetic of its `post_process_masks`); tests check the fast path against it an
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .candidates import Decoded
 from .embedding import Embedding
-from .model import Candidate, SegmentationModel, reference_inputs, sorted_candidates
+from .model import SegmentationModel, reference_candidates, reference_inputs
 from .preprocess import preprocess_sam
 from .prompts import Prompt
 from .specs import Family
@@ -40,12 +42,13 @@ class SamSegmentationModel(SegmentationModel):
         """(B, 3, 1024, 1024) -> {"image_embeddings": (B, 256, 64, 64)}."""
         return {"image_embeddings": self.network.get_image_embeddings(pixels)}
 
-    def reference_decode(self, embedding: Embedding, prompt: Prompt) -> list[Candidate]:
+    def reference_decode(self, embedding: Embedding, prompt: Prompt) -> Decoded:
         """Decode with `SamModel.forward` and the reference post-processing (slow path).
 
         pred_masks (1, 1, m, 256, 256) -> bilinear to (1024, 1024) -> crop to the
         input size -> bilinear to the original size -> > 0.
         """
+        started = time.perf_counter()
         prompt.check_bounds(*embedding.original_size)
         self.check_embedding(embedding)
         image_embeddings = embedding.tensors["image_embeddings"].to(self.device, self.dtype)
@@ -65,4 +68,5 @@ class SamSegmentationModel(SegmentationModel):
                 mode="bilinear",
                 align_corners=False,
             )[0]
-        return sorted_candidates(full > 0, out.iou_scores[0, 0].float(), low_res)
+        scores = out.iou_scores[0, 0].float()
+        return reference_candidates(embedding, full > 0, scores, low_res, started)

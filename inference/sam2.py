@@ -13,14 +13,16 @@ Post-processing: (m, 256, 256) logits resized straight to the original size.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .candidates import Decoded
 from .embedding import Embedding
-from .model import Candidate, SegmentationModel, reference_inputs, sorted_candidates
+from .model import SegmentationModel, reference_candidates, reference_inputs
 from .preprocess import preprocess_sam2
 from .prompts import Prompt
 from .specs import Family
@@ -49,11 +51,12 @@ class Sam2SegmentationModel(SegmentationModel):
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         return tensors["high_res_features_0"], tensors["high_res_features_1"]
 
-    def reference_decode(self, embedding: Embedding, prompt: Prompt) -> list[Candidate]:
+    def reference_decode(self, embedding: Embedding, prompt: Prompt) -> Decoded:
         """Decode with `Sam2Model.forward` and the reference post-processing (slow path).
 
         pred_masks (1, 1, m, 256, 256) -> bilinear to the original size -> > 0.
         """
+        started = time.perf_counter()
         prompt.check_bounds(*embedding.original_size)
         self.check_embedding(embedding)
         levels = [embedding.tensors[name].to(self.device, self.dtype) for name in _FEATURE_NAMES]
@@ -67,4 +70,5 @@ class Sam2SegmentationModel(SegmentationModel):
             full = F.interpolate(
                 low_res[None], embedding.original_size, mode="bilinear", align_corners=False
             )[0]
-        return sorted_candidates(full > 0, out.iou_scores[0, 0].float(), low_res)
+        scores = out.iou_scores[0, 0].float()
+        return reference_candidates(embedding, full > 0, scores, low_res, started)

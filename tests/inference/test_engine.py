@@ -12,32 +12,35 @@ import numpy as np
 import pytest
 import torch
 
-from inference import Candidate, ImageError, Prompt, PromptError
+from inference import Decoded, ImageError, Prompt, PromptError
 from inference.embedding import Embedding
+from inference.masks import mask_bbox, rle_decode
 from inference.model import SegmentationModel
 
 H, W = 600, 900
 
 
-def _assert_candidates(candidates: list[Candidate], count: int) -> None:
-    assert len(candidates) == count
-    scores = [c.score for c in candidates]
+def _assert_candidates(decoded: Decoded, count: int) -> None:
+    assert len(decoded) == count
+    assert decoded.size == decoded.shown == (H, W) and decoded.scale == 1.0
+    scores = [c.score for c in decoded]
     assert scores == sorted(scores, reverse=True)
-    for c in candidates:
-        assert c.mask.shape == (H, W) and c.mask.dtype == np.bool_
-        assert c.mask.flags["F_CONTIGUOUS"]  # ready for pycocotools without a copy
+    for c in decoded:
+        mask = rle_decode(c.rle)
+        assert mask.shape == (H, W) and isinstance(c.rle["counts"], str)
+        assert c.area == int(mask.sum()) and c.bbox == mask_bbox(mask)
         assert c.low_res_logits.shape == (1, 256, 256)
         assert c.low_res_logits.dtype == np.float32
         assert isinstance(c.score, float)
 
 
-def _assert_same(fast: list[Candidate], reference: list[Candidate]) -> None:
+def _assert_same(fast: Decoded, reference: Decoded) -> None:
     assert len(fast) == len(reference)
     for a, b in zip(fast, reference, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-4)
         np.testing.assert_allclose(a.low_res_logits, b.low_res_logits, atol=1e-4)
         # Logits agree to float rounding; a pixel sitting on 0 may flip.
-        assert (a.mask != b.mask).mean() < 1e-4
+        assert (rle_decode(a.rle) != rle_decode(b.rle)).mean() < 1e-4
 
 
 def test_encode_gives_the_family_shapes(model: SegmentationModel, embedding: Embedding) -> None:
@@ -116,7 +119,7 @@ def test_decoding_is_deterministic_and_thread_safe(
         got = list(pool.map(lambda p: model.decode(embedding, p)[0], prompts))
     for a, b in zip(expected, got, strict=True):
         assert a.score == b.score
-        assert np.array_equal(a.mask, b.mask)
+        assert a.rle == b.rle
 
 
 def test_batched_points_match_single_decodes(
@@ -171,4 +174,32 @@ def test_extreme_aspect_ratios_round_trip(sam_model: SegmentationModel) -> None:
     embedding = sam_model.encode(strip)
     assert embedding.input_size == (1024, 2)
     candidates = sam_model.decode(embedding, Prompt.click(1, 1000))
-    assert candidates[0].mask.shape == (2000, 3)
+    assert candidates[0].rle["size"] == [2000, 3]
+    assert sam_model.full_mask(embedding, candidates[0].low_res_logits).size == (2000, 3)
+
+
+def test_the_full_mask_of_a_candidate_is_the_candidate_at_full_size(
+    model: SegmentationModel, embedding: Embedding
+) -> None:
+    decoded = model.decode(embedding, Prompt.click(450, 300))
+    for candidate in decoded:
+        kept = model.full_mask(embedding, candidate.low_res_logits)
+        assert kept.rle == candidate.rle
+        assert (kept.area, kept.bbox) == (candidate.area, candidate.bbox)
+
+
+def test_a_preview_is_made_at_its_own_size_and_measured_in_image_pixels(
+    model: SegmentationModel, embedding: Embedding
+) -> None:
+    full = model.decode(embedding, Prompt.click(450, 300))
+    preview = model.decode(embedding, Prompt.click(450, 300), max_side=300)
+    assert preview.size == (H, W) and preview.shown == (200, 300)
+    assert preview.scale == pytest.approx(1 / 3)
+    for small, large in zip(preview, full, strict=True):
+        assert small.rle["size"] == [200, 300]
+        np.testing.assert_array_equal(small.low_res_logits, large.low_res_logits)
+        # Estimated from the preview, in full-image pixels: close to the real figures.
+        assert small.area == pytest.approx(large.area, rel=0.05, abs=60)
+        np.testing.assert_allclose(small.bbox, large.bbox, atol=4)
+        # Kept at full size, the preview's candidate is exactly the full decode's.
+        assert model.full_mask(embedding, small.low_res_logits).rle == large.rle

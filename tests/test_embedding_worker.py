@@ -26,12 +26,11 @@ from django.core.management import call_command
 from inference import Prompt, load_model
 from inference.embedding import embedding_from_bytes
 from inference.testing import save_tiny_sam, save_tiny_sam2
-from labeling import embeddings
+from labeling import embedding_store as embeddings
 from labeling.models import EmbeddingStatus, Image
-from labeling.services.models_choice import do_update_project
-from labeling.services.projects import do_create_project
+from labeling.queueing import COMPUTE_EMBEDDING, enqueue
+from labeling.services.projects import do_create_project, do_update_project
 from labeling.services.uploads import do_add_image
-from labeling.tasks import queue_embedding
 from tests.conftest import drain_queue, make_user
 from tests.worker_process import Worker, wait_until
 
@@ -121,7 +120,7 @@ def test_uploads_are_embedded_by_the_worker_and_decode_end_to_end(
     embedding = embedding_from_bytes(stored, models_dir["sam"])
     assert embedding.original_size == (300, 200)
     candidates = load_model(models_dir["sam"]).decode(embedding, Prompt.click(50, 120))
-    assert len(candidates) == 3 and candidates[0].mask.shape == (300, 200)
+    assert len(candidates) == 3 and candidates[0].rle["size"] == [300, 200]
 
 
 def test_the_worker_tells_the_project_group_when_an_embedding_is_ready(
@@ -174,7 +173,7 @@ def test_an_existing_embedding_is_reused_not_recomputed(
     # The same picture in another project with the same model: no second encode.
     other_owner, other = project_with(models_dir["sam"])
     again = do_add_image(other, other_owner, picture(3), "copy.png")
-    queue_embedding(image.pk)  # and a duplicate request for the first
+    enqueue(COMPUTE_EMBEDDING, image.pk)  # and a duplicate request for the first
     wait_until(lambda: statuses(again) == ["ready"], "the copy's status", worker)
     assert (media / key).stat().st_mtime_ns == stamp
     assert Image.objects.get(pk=again.pk).embedding_attempts == 0
@@ -188,7 +187,7 @@ def test_a_vanished_image_is_skipped(
     doomed = do_add_image(project, owner, picture(4), "doomed.png")
     doomed_id = doomed.pk
     doomed.delete()
-    queue_embedding(doomed_id)
+    enqueue(COMPUTE_EMBEDDING, doomed_id)
     survivor = do_add_image(project, owner, picture(5), "survivor.png")
     wait_until(lambda: statuses(survivor) == ["ready"], "the next image", worker)
     assert worker.process is not None and worker.process.poll() is None
@@ -231,7 +230,7 @@ def test_a_corrupt_stored_embedding_is_replaced(
     key = embeddings.storage_key(image.sha256, models_dir["sam"])
     (media / key).write_bytes(b"half an embed")
     Image.objects.filter(pk=image.pk).update(embedding_status=EmbeddingStatus.PENDING)
-    queue_embedding(image.pk)
+    enqueue(COMPUTE_EMBEDDING, image.pk)
     wait_until(lambda: statuses(image) == ["ready"], "the re-computed embedding", worker)
     stored = embeddings.read_stored(key)
     assert stored is not None

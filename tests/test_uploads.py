@@ -15,8 +15,8 @@ from django.db.models.signals import pre_save
 from django.urls import reverse
 from PIL import Image as PILImage
 
+from labeling.imaging import ImageRefused
 from labeling.models import Image
-from labeling.services.image_checks import ImageRefused
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, drain_queue, image_bytes, zip_bytes
 

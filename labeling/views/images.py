@@ -6,9 +6,9 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from labeling.imaging import CONTENT_TYPE_FOR_FORMAT
 from labeling.models import Image
 from labeling.permissions import project_access
-from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT
 from labeling.views import AuthedRequest
 
 

@@ -1,14 +1,12 @@
 """The labeling page, the image as the browser shows it, and moving between images.
 
-The page itself talks to the server over the websocket (`labeling.consumers`); these
+The page itself talks to the server over the websocket (`labeling.realtime`); these
 views only render it and serve what it loads.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import threading
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,24 +16,15 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from PIL import Image as PILImage
-from PIL import ImageOps
 
+from labeling.imaging import CONTENT_TYPE_FOR_FORMAT, display_png, shown_as_stored
 from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
-from labeling.services.claims import claim_next, claim_opened
+from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
-from labeling.services.image_checks import CONTENT_TYPE_FOR_FORMAT, to_rgb
 from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
-
-# Formats every browser draws as-is; anything else (TIFF, 16-bit PNG) is converted.
-_BROWSER_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP"})
-_BROWSER_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
-_EXIF_ORIENTATION_TAG = 0x0112
-# Converting decodes the whole image (up to ~400 MB at 100 MP): few at a time.
-_CONVERT_SLOTS = threading.BoundedSemaphore(2)
 
 NEIGHBOURS = ("prev", "next", "next-unlabeled")
 
@@ -47,7 +36,7 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
     image = get_object_or_404(Image, project=access.project, pk=image_id)
     can_annotate = access.can(Ability.ANNOTATE)
     # Opening an image claims it for an annotator, unless somebody else holds it.
-    holder = claim_opened(image, request.user) if can_annotate else None
+    holder = do_claim_opened(image, request.user) if can_annotate else None
     context = {
         "access": access,
         "project": access.project,
@@ -84,7 +73,7 @@ def label_go(request: AuthedRequest, project_id: int, image_id: int, which: str)
         target = images.filter(pk__gt=image_id).order_by("pk").first()
     elif access.can(Ability.ANNOTATE):
         # The work queue: an unlabeled image nobody else is working on, claimed now.
-        target = claim_next(access.project, request.user, after=image_id)
+        target = do_claim_next(access.project, request.user, after=image_id)
     else:
         unlabeled = images.filter(labeling_status=LabelingStatus.UNLABELED).exclude(pk=image_id)
         # Wrap around: images before this one may still be unlabeled.
@@ -117,7 +106,7 @@ def label_start(request: AuthedRequest, project_id: int) -> HttpResponseRedirect
     access = project_access(request.user, project_id)
     images = Image.objects.filter(project=access.project).order_by("pk")
     if access.can(Ability.ANNOTATE):
-        target = claim_next(access.project, request.user) or images.first()
+        target = do_claim_next(access.project, request.user) or images.first()
     else:
         target = images.filter(labeling_status=LabelingStatus.UNLABELED).first() or images.first()
     if target is None:
@@ -151,27 +140,19 @@ def image_display(request: AuthedRequest, project_id: int, image_id: int) -> Fil
 
 
 def _browser_ready(image: Image, name: str) -> bool:
-    if image.format not in _BROWSER_FORMATS:
-        return False
     try:
-        with default_storage.open(name, "rb") as fp, PILImage.open(fp) as opened:
-            # Header only: neither call decodes pixels.
-            orientation = opened.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-            return opened.mode in _BROWSER_MODES and orientation in (1, None)
+        with default_storage.open(name, "rb") as fp:
+            return shown_as_stored(fp, image.format)
     except Exception:  # unreadable now: let the converter report it
         logger.warning("could not inspect image %s for display", image.pk, exc_info=True)
         return False
 
 
 def _convert(name: str, key: str) -> None:
-    with _CONVERT_SLOTS, default_storage.open(name, "rb") as fp, PILImage.open(fp) as opened:
-        opened.seek(0)  # a multi-page TIFF shows its first page, as in the thumbnail
-        shown = to_rgb(ImageOps.exif_transpose(opened))
-        out = io.BytesIO()
-        # Lossless (masks are drawn pixel-exact) but fast: compression level 1.
-        shown.save(out, format="PNG", compress_level=1)
+    with default_storage.open(name, "rb") as fp:
+        converted = display_png(fp)
     if not default_storage.exists(key):  # another request may have finished first
-        saved = default_storage.save(key, ContentFile(out.getvalue()))
+        saved = default_storage.save(key, ContentFile(converted))
         if saved != key:  # lost a race after all: keep the first copy
             default_storage.delete(saved)
 

@@ -1,7 +1,10 @@
-"""Decide whether uploaded bytes are an image we accept, and describe it.
+"""All image decoding: checking uploads, thumbnails, display copies, model input.
 
 Everything here works on an open binary file and never trusts the file name or
-the browser's content type: the bytes decide.
+the browser's content type: the bytes decide. Orientation is always the EXIF one
+applied (masks are in the coordinates of the image as displayed), and every full
+decode takes one of the process's few decode slots: a 100 MP image decodes to
+~400 MB, and a burst of uploads or conversions must not decode many at once.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO
 
+import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
@@ -32,11 +36,15 @@ CONTENT_TYPE_FOR_FORMAT = {
 }
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed width is the stored height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
-_EXIF_ORIENTATION_TAG = 0x0112
+EXIF_ORIENTATION_TAG = 0x0112
 # A TIFF can declare any number of pages; each must be inspected, so bound the count.
 MAX_FRAMES = 1000
 # Decoding a 100 MP image takes up to ~400 MB; cap how many one process decodes at once.
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Formats and modes every browser draws as-is; anything else (TIFF, 16-bit PNG) is
+# converted for display.
+BROWSER_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP"})
+BROWSER_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
 
 
 class ImageRefused(Exception):
@@ -102,11 +110,11 @@ def check_image(fp: IO[bytes], *, max_pixels: int, thumbnail_size: int) -> Check
             # Decode at reduced scale: the whole stream is still read, so truncation
             # is still caught, at a fraction of the memory.
             image.draft("RGB", (thumbnail_size, thumbnail_size))
-        with _DECODE_SLOTS:
+        with DECODE_SLOTS:
             try:
                 image.load()
                 # After load(): a PNG may keep its EXIF chunk after the pixel data.
-                orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+                orientation = image.getexif().get(EXIF_ORIENTATION_TAG)
             except Exception as exc:
                 logger.info("refused undecodable image: %r", exc)
                 raise ImageRefused(
@@ -179,3 +187,35 @@ def to_rgb(image: PILImage.Image) -> PILImage.Image:
         scale = 255.0 / (high_f - low_f) if high_f > low_f else 0.0
         return as_float.point(lambda v: (v - low_f) * scale).convert("L").convert("RGB")
     return image.convert("RGB")
+
+
+# ------------------------------------------------------------ stored images, decoded
+
+
+def shown_as_stored(fp: IO[bytes], fmt: str) -> bool:
+    """Whether a browser shows the stored file exactly as the server sees it: a format
+    and mode it draws, and no EXIF rotation (header only; no pixels are decoded)."""
+    if fmt not in BROWSER_FORMATS:
+        return False
+    with PILImage.open(fp) as opened:
+        orientation = opened.getexif().get(EXIF_ORIENTATION_TAG, 1)
+        return opened.mode in BROWSER_MODES and orientation in (1, None)
+
+
+def display_png(fp: IO[bytes]) -> bytes:
+    """The image as displayed (first page, EXIF rotation applied, 8-bit RGB) as PNG:
+    lossless, since masks are drawn pixel-exact, but fast (compression level 1)."""
+    with DECODE_SLOTS, PILImage.open(fp) as opened:
+        opened.seek(0)  # a multi-page TIFF shows its first page, as in the thumbnail
+        shown = to_rgb(ImageOps.exif_transpose(opened))
+        out = io.BytesIO()
+        shown.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def model_input(fp: IO[bytes]) -> np.ndarray:
+    """The image as the browser shows it (EXIF orientation applied), HxWx3 uint8 RGB."""
+    with DECODE_SLOTS, PILImage.open(fp) as opened:
+        opened.seek(0)
+        shown = ImageOps.exif_transpose(opened)
+        return np.asarray(to_rgb(shown), dtype=np.uint8)

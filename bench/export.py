@@ -7,7 +7,7 @@ if set) of `--images` 1024x768 images and `--masks` masks (blob-shaped masks of
 real RLE sizes; image rows only, no pixels: the export reads rows, not files), then
 runs each export in a fresh process so its peak RSS is its own:
 
-* ours: `labeling.services.exports.perform_export`, as the worker runs it, for RLE
+* ours: `labeling.jobs.export.perform_export`, as the worker runs it, for RLE
   and for polygons;
 * naive (RLE only): model instances for every row, the whole COCO dict in memory,
   one `json.dump` at the end, pycocotools called once per mask.
@@ -149,7 +149,7 @@ def run_one(args: argparse.Namespace) -> None:
     if args.how == "naive":
         naive_export(project.pk, os.path.join(args.var_dir, "naive.json"))
     else:
-        from labeling.services.exports import perform_export
+        from labeling.jobs.export import perform_export
 
         export = Export.objects.create(
             project=project, statuses=["approved"], segmentation=args.format

@@ -7,7 +7,7 @@ Builds two identical throwaway projects (SQLite in a temporary directory, or
 `--masks` RLE masks (blob shapes of real size) spread over them. Then it imports the
 file into each project:
 
-* ours: `labeling.services.imports.perform_import`, as the worker runs it: parse,
+* ours: `labeling.jobs.coco_import.perform_import`, as the worker runs it: parse,
   check every item, then write the masks in bulk with one push per image;
 * naive: the same parse and check, then `do_create_annotation` for each mask, as the
   import did before: a row, a history entry, a status update and a push each.
@@ -78,8 +78,8 @@ def import_row(project: Any, data: bytes) -> Any:
 
 
 def ours(project: Any, data: bytes) -> float:
+    from labeling.jobs.coco_import import perform_import
     from labeling.models import CocoImport
-    from labeling.services.imports import perform_import
 
     row = import_row(project, data)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from labeling.models import Category, Project, Role, hex_colour
+from labeling.services.projects import allowed_model_specs
 
 
 class ProjectForm(forms.ModelForm):
@@ -20,8 +21,6 @@ class ProjectForm(forms.ModelForm):
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from labeling.services.models_choice import allowed_model_specs
-
         super().__init__(*args, **kwargs)
         self.fields["model_spec"] = forms.ChoiceField(
             label="SAM model",

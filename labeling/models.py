@@ -13,6 +13,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+# The longest review comment (on an image or a mask), wherever one is written.
+REVIEW_COMMENT_MAX = 2000
+
 
 def default_model_spec() -> str:
     return settings.ANYMASK_MODEL
@@ -143,7 +146,7 @@ class Image(models.Model):
         related_name="+",
     )  # fmt: skip
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_comment = models.TextField(blank=True, max_length=2000)
+    review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
 
     class Meta:
         constraints = [
@@ -206,7 +209,7 @@ class Annotation(models.Model):
     edit_seconds = models.FloatField(null=True, blank=True)
     # The reviewer's word on this one mask (why it was rejected, say); shown next to
     # the mask to its annotator. Whole-image decisions keep theirs on the Image.
-    review_comment = models.TextField(blank=True, max_length=2000)
+    review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
 
     class Meta:
         constraints = [
@@ -264,7 +267,9 @@ class AnnotationEvent(models.Model):
         raise AppendOnlyError("Annotation history is append-only; rows cannot be deleted.")
 
 
-class ExportStatus(models.TextChoices):
+class JobStatus(models.TextChoices):
+    """Where a background job (export, import, proposals) is in its life."""
+
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
@@ -273,31 +278,43 @@ class ExportStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-class SegmentationFormat(models.TextChoices):
-    RLE = "rle", "RLE"
-    POLYGON = "polygon", "Polygons (holes kept)"
+class Job(models.Model):
+    """The columns every background job's row shares: who asked and when, where the
+    job is (`status`), and its progress (`done` of `total`) for the page to show.
 
+    Each job declares its own `project` foreign key, so that each has a reverse name
+    of its own (`project.exports`, `project.imports`, `project.proposal_jobs`).
+    """
 
-class Export(models.Model):
-    """One COCO export of a project: its options, its progress and its file."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class SegmentationFormat(models.TextChoices):
+    RLE = "rle", "RLE"
+    POLYGON = "polygon", "Polygons (holes kept)"
+
+
+class Export(Job):
+    """One COCO export of a project: its options, its progress and its file.
+    Progress is in images written, out of `total` (set when the export starts)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     # Annotation statuses to include, e.g. ["approved"].
     statuses = models.JSONField()
     segmentation = models.CharField(max_length=8, choices=SegmentationFormat.choices)
     include_empty = models.BooleanField(default=False)
     with_images = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
-    )
-    # Progress in images written, out of `total` (set when the export starts).
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # Storage name of the finished file (annotations.json, or a zip with the images).
     file = models.CharField(max_length=500, blank=True)
@@ -307,9 +324,6 @@ class Export(models.Model):
     # Masks of an included status left out because they have no category (COCO
     # requires one); shown next to the export so nobody is surprised.
     skipped_uncategorized = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project}"
@@ -332,56 +346,30 @@ class Presence(models.Model):
         return f"{self.user} on image {self.image_id}"
 
 
-class CocoImport(models.Model):
+class CocoImport(Job):
     """One uploaded COCO file and what became of it (labeling/coco_import.py)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     original_name = models.CharField(max_length=255)
     file = models.CharField(max_length=500)  # storage name of the uploaded JSON
     create_categories = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
-    )
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     # Item-by-item problems ("annotations[3] (id 17): ..."); any one means nothing
     # was imported.
     errors = models.JSONField(default=list)
     imported = models.PositiveIntegerField(default=0)
     categories_created = models.PositiveIntegerField(default=0)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
     def __str__(self) -> str:
         return f"import {self.pk} into {self.project}"
 
 
-class ProposalJob(models.Model):
+class ProposalJob(Job):
     """Automatic masks for some images of a project, run in the background."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="proposal_jobs")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     image_ids = models.JSONField()
-    status = models.CharField(
-        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
-    )
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     proposals = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"

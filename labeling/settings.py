@@ -263,12 +263,21 @@ else:
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-CELERY_QUEUE_EMBEDDINGS = "embeddings"
-CELERY_QUEUE_DEFAULT = "default"
-CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
-CELERY_TASK_ROUTES = {
-    "labeling.tasks.compute_embedding": {"queue": CELERY_QUEUE_EMBEDDINGS},
+# Queues, each served by workers sized for its work: `embeddings` and `automatic`
+# (SAM's 1,024-prompt automatic masks) on GPU machines, `default` (exports, imports)
+# on any CPU. Every task names its queue here (labeling/queueing.py sends by name).
+CELERY_QUEUE_EMBEDDINGS = env_str("ANYMASK_QUEUE_EMBEDDINGS", "embeddings")
+CELERY_QUEUE_AUTOMATIC = env_str("ANYMASK_QUEUE_AUTOMATIC", "automatic")
+CELERY_QUEUE_DEFAULT = env_str("ANYMASK_QUEUE_DEFAULT", "default")
+ANYMASK_TASK_QUEUES = {
+    "labeling.tasks.compute_embedding": CELERY_QUEUE_EMBEDDINGS,
+    "labeling.tasks.auto_segment": CELERY_QUEUE_AUTOMATIC,
+    "labeling.tasks.run_proposals": CELERY_QUEUE_AUTOMATIC,
+    "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
+    "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
 }
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -22,8 +22,8 @@ from labeling.models import (
     Category,
     CocoImport,
     Export,
-    ExportStatus,
     Image,
+    JobStatus,
     Membership,
     Project,
     ProposalJob,
@@ -53,7 +53,7 @@ def target(personas: Personas) -> Target:
     stored = default_storage.save(f"exports/{personas.project.pk}/a.json", ContentFile(b"{}"))
     Export.objects.create(
         project=personas.project, statuses=["approved"], segmentation="rle",
-        status=ExportStatus.DONE, file=stored,
+        status=JobStatus.DONE, file=stored,
     )  # fmt: skip
     # A queued proposal job to cancel (made directly: nothing needs to run it).
     job = ProposalJob.objects.create(project=personas.project, image_ids=[image.pk], total=1)

@@ -21,6 +21,7 @@ from pycocotools.coco import COCO
 
 from inference.masks import rle_decode, rle_encode
 from labeling.api.throttle import budget_key
+from labeling.jobs.progress import claim_queued
 from labeling.models import (
     Annotation,
     AnnotationEvent,
@@ -32,7 +33,6 @@ from labeling.models import (
 )
 from labeling.services.annotations import do_create_annotation
 from labeling.services.errors import ServiceError
-from labeling.services.jobs import claim_queued
 from labeling.services.tokens import MAX_TOKENS_PER_USER, do_create_token
 from labeling.tasks import run_export
 from tests.api_helpers import api_for

@@ -24,8 +24,8 @@ from labeling.models import (
     ApiToken,
     Category,
     Export,
-    ExportStatus,
     Image,
+    JobStatus,
     LabelingStatus,
     Membership,
     Project,
@@ -69,7 +69,7 @@ def build_world(project: Project, owner: Any, base: int) -> World:
     stored = default_storage.save(f"exports/{base}.json", ContentFile(b'{"images": []}'))
     export = Export.objects.create(
         project=project, created_by=owner, statuses=["approved"], segmentation="rle",
-        status=ExportStatus.DONE, file=stored,
+        status=JobStatus.DONE, file=stored,
     )  # fmt: skip
     return World(project, image, submitted, category, spare, annotation, export)
 

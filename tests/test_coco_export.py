@@ -23,7 +23,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from inference.masks import rle_encode
-from labeling.models import Category, Export, ExportStatus, Image
+from labeling.models import Category, Export, Image, JobStatus
 from labeling.services.annotations import do_create_annotation
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_export
@@ -238,7 +238,7 @@ def test_a_failed_export_says_so_and_leaves_no_file(
     assert task == "labeling.tasks.run_export"
     assert run_export(*args) == "failed"
     export = Export.objects.get(pk=args[0])
-    assert export.status == ExportStatus.FAILED and "Nothing was saved" in export.error
+    assert export.status == JobStatus.FAILED and "Nothing was saved" in export.error
     assert export.file == ""
     assert not (Path(django_settings.MEDIA_ROOT) / "exports").exists()
     download_url = f"/projects/{personas.project.pk}/exports/{export.pk}/download"

@@ -13,7 +13,7 @@ from ninja.pagination import paginate
 from labeling.api.auth import user_of
 from labeling.api.listing import refuse_unknown
 from labeling.api.schemas import FAILS, ExportIn, ExportOut, PathId
-from labeling.models import Export, ExportStatus
+from labeling.models import Export, JobStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.exports import (
     check_export_options,
@@ -64,7 +64,7 @@ def get_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> E
 def download_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> FileResponse:
     access = project_access(user_of(request), project_id, Ability.MANAGE)
     export = get_object_or_404(Export, project=access.project, pk=export_id)
-    if export.status != ExportStatus.DONE or not export.file:
+    if export.status != JobStatus.DONE or not export.file:
         raise Http404("This export has no file yet; poll it until its status is done.")
     return FileResponse(
         default_storage.open(export.file, "rb"), as_attachment=True, filename=download_name(export)

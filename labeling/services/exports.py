@@ -1,31 +1,19 @@
-"""COCO exports: start one (validated, queued on commit), run it, describe it.
+"""COCO exports: start one (validated, queued on commit), delete one, describe it.
 
-The work itself is `labeling.coco_export`; this module owns the Export row's life:
-queued -> running -> done | failed. The file is written to a temporary file first
-and only then saved to storage, so a failed export never leaves a half-written
-file behind, and a download is always a whole one.
+The job that writes the file is `labeling.jobs.export` (over `labeling.coco_export`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import tempfile
 from typing import Any
 
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
-from labeling.coco_export import ExportOptions, write_coco, write_zip
-from labeling.models import AnnotationStatus, Export, ExportStatus, Project, SegmentationFormat
+from labeling.coco_export import ExportOptions
+from labeling.models import AnnotationStatus, Export, JobStatus, Project, SegmentationFormat
+from labeling.queueing import RUN_EXPORT, enqueue_on_commit
 from labeling.services.errors import ServiceError
-from labeling.services.jobs import RowProgress, claim_queued
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_STATUSES = (AnnotationStatus.APPROVED,)
 
@@ -49,8 +37,6 @@ def check_export_options(
 
 def do_start_export(project: Project, user: Any, options: ExportOptions) -> Export:
     """Create the export's row and queue its job once the row is committed."""
-    from labeling.tasks import run_export
-
     with transaction.atomic():
         export = Export.objects.create(
             project=project,
@@ -60,7 +46,7 @@ def do_start_export(project: Project, user: Any, options: ExportOptions) -> Expo
             include_empty=options.include_empty,
             with_images=options.with_images,
         )
-        transaction.on_commit(lambda: run_export.delay(export.pk))
+        enqueue_on_commit(RUN_EXPORT, export.pk)
     return export
 
 
@@ -73,54 +59,6 @@ def options_of(export: Export) -> ExportOptions:
 def download_name(export: Export) -> str:
     base = slugify(export.project.name) or "project"
     return f"{base}-coco-{export.pk}.{'zip' if export.with_images else 'json'}"
-
-
-def perform_export(export_id: int) -> str:
-    """Run a queued export (the task's body). Idempotent: a duplicate delivery finds
-    the row no longer queued and does nothing."""
-    if not claim_queued(Export, export_id):
-        return "not queued"
-    export = Export.objects.select_related("project").get(pk=export_id)
-    work = tempfile.mkdtemp(prefix="anymask-export-")
-    try:
-        options = options_of(export)
-        json_path = os.path.join(work, "annotations.json")
-        with open(json_path, "w", encoding="utf-8") as out:
-            counts, files = write_coco(export.project, options, out, RowProgress(Export, export_id))
-        result = json_path
-        if options.with_images:
-            result = os.path.join(work, "export.zip")
-            already = counts.images + counts.annotations
-            with open(result, "wb") as target:
-                write_zip(json_path, files, target, RowProgress(Export, export_id, offset=already))
-        name = f"exports/{export.project_id}/{export.pk}/{download_name(export)}"
-        with open(result, "rb") as finished:
-            stored = default_storage.save(name, File(finished))
-        # Conditional: an export deleted while it ran (alone, or with its project)
-        # matches nothing, and its file must not outlive it.
-        finished_rows = Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(
-            status=ExportStatus.DONE,
-            finished_at=timezone.now(),
-            file=stored,
-            byte_size=os.path.getsize(result),
-            image_count=counts.images,
-            annotation_count=counts.annotations,
-            skipped_uncategorized=counts.skipped_uncategorized,
-        )
-        if not finished_rows:
-            default_storage.delete(stored)
-            return "deleted"
-        return "done"
-    except Exception as error:
-        logger.exception("export %s failed", export_id)
-        Export.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED,
-            finished_at=timezone.now(),
-            error=f"The export failed: {type(error).__name__}. Nothing was saved; try again.",
-        )
-        return "failed"
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def do_delete_export(project: Project, export_id: int) -> None:
@@ -154,5 +92,5 @@ def export_json(export: Export) -> dict[str, Any]:
         "skipped_uncategorized": export.skipped_uncategorized,
         "byte_size": export.byte_size,
         "error": export.error,
-        "download": export.status == ExportStatus.DONE,
+        "download": export.status == JobStatus.DONE,
     }

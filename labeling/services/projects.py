@@ -1,10 +1,33 @@
+"""Projects: create one, change its settings (a new model re-encodes its images),
+which models it may use, and the figures its pages show."""
+
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Q
 
+from inference import SPECS
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Membership, Project, Role
+from labeling.queueing import COMPUTE_EMBEDDING, enqueue_many_on_commit
+from labeling.services.errors import ServiceError
+
+
+def allowed_model_specs() -> list[str]:
+    specs = [settings.ANYMASK_MODEL, *SPECS, *settings.ANYMASK_EXTRA_MODELS]
+    return list(dict.fromkeys(specs))  # de-duplicated, order kept
+
+
+def check_model_spec(spec: str) -> str:
+    spec = spec.strip()
+    if spec not in allowed_model_specs():
+        raise ServiceError(
+            f"{spec!r} is not one of this server's models. Ask the site operator to add it "
+            "to ANYMASK_EXTRA_MODELS.",
+            field="model_spec",
+        )
+    return spec
 
 
 @transaction.atomic
@@ -12,8 +35,6 @@ def do_create_project(
     user: User, *, name: str, description: str = "", model_spec: str = ""
 ) -> Project:
     """Create a project; its creator becomes its first admin."""
-    from labeling.services.models_choice import check_model_spec
-
     project = Project(name=name.strip(), description=description.strip(), created_by=user)
     if model_spec:
         project.model_spec = check_model_spec(model_spec)
@@ -21,6 +42,28 @@ def do_create_project(
     project.save()
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)
     return project
+
+
+@transaction.atomic
+def do_update_project(project: Project, *, name: str, description: str, model_spec: str) -> int:
+    """Save project settings. A new model re-queues every image's embedding; returns
+    how many were queued."""
+    spec = check_model_spec(model_spec)
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    model_changed = spec != locked.model_spec
+    locked.name, locked.description, locked.model_spec = name.strip(), description.strip(), spec
+    locked.full_clean()
+    locked.save()
+    project.refresh_from_db()
+    if not model_changed:
+        return 0
+    images = Image.objects.filter(project=project)
+    ids = list(images.values_list("id", flat=True))
+    images.update(
+        embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_attempts=0
+    )
+    enqueue_many_on_commit(COMPUTE_EMBEDDING, [(image_id,) for image_id in ids])
+    return len(ids)
 
 
 def projects_for(user: User) -> list[tuple[Project, str]]:

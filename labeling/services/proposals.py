@@ -9,56 +9,31 @@ Which masks are kept is set on the project (predicted IoU, stability, minimum ar
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labeling import embeddings
 from labeling.events import nudge_pages_on_commit
 from labeling.models import (
     Annotation,
     AnnotationSource,
     AnnotationStatus,
-    ExportStatus,
     Image,
+    JobStatus,
     Project,
     ProposalJob,
 )
+from labeling.queueing import RUN_PROPOSALS, enqueue_on_commit
 from labeling.services.annotations import do_create_annotation, do_delete_annotation
 from labeling.services.errors import ServiceError
-from labeling.services.jobs import RowProgress, claim_queued
-
-logger = logging.getLogger(__name__)
 
 MAX_IMAGES_PER_JOB = 10_000
 
 
-def propose_for_image(
-    image: Image,
-    *,
-    points_per_side: int = 32,
-    pred_iou_thresh: float | None = None,
-    stability_score_thresh: float = 0.95,
-    min_region_area: int = 100,
-) -> int:
-    """SAM's "segment everything" on one image; its masks replace the image's earlier
-    machine proposals. Returns how many were stored."""
-    from inference import generate_automatic_masks, load_model
-
-    spec = image.project.model_spec
-    model = load_model(spec)
-    embedding = embeddings.load_or_compute(image, model, spec)
-    found = generate_automatic_masks(
-        model,
-        embedding,
-        points_per_side=points_per_side,
-        pred_iou_thresh=pred_iou_thresh,
-        stability_score_thresh=stability_score_thresh,
-        min_region_area=min_region_area,
-    )
+def do_replace_proposals(image: Image, found: list[Any]) -> int:
+    """Make `found` (masks with `rle` and `score`, from the automatic generator) the
+    image's machine proposals, replacing its earlier ones. Returns how many."""
     with transaction.atomic():
         # Two runs on one image (a canceled job finishing its image while a new one
         # starts) take turns here, so the second replaces the first's proposals.
@@ -113,57 +88,11 @@ def do_start_proposals(project: Project, user: Any, image_ids: list[int] | None)
         job = ProposalJob.objects.create(
             project=project, created_by=user, image_ids=ids, total=len(ids)
         )
-        transaction.on_commit(lambda: _queue(job.pk))
+        enqueue_on_commit(RUN_PROPOSALS, job.pk)
     return job
 
 
-def _queue(job_id: int) -> None:
-    from labeling.tasks import run_proposals
-
-    run_proposals.delay(job_id)
-
-
-def perform_proposals(job_id: int) -> str:
-    if not claim_queued(ProposalJob, job_id):
-        return "not queued"
-    job = ProposalJob.objects.select_related("project").get(pk=job_id)
-    project, progress = job.project, RowProgress(ProposalJob, job_id)
-    stored = 0
-    running = ProposalJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING)
-    try:
-        for done, image in enumerate(Image.objects.filter(pk__in=job.image_ids), start=1):
-            # A cancel takes effect between images: the ones done keep their proposals.
-            if not running.exists():
-                nudge_pages_on_commit(project.pk)
-                return "canceled"
-            image.project = project
-            stored += propose_for_image(
-                image,
-                points_per_side=settings.ANYMASK_PROPOSAL_POINTS_PER_SIDE,
-                pred_iou_thresh=project.proposal_min_iou,
-                stability_score_thresh=project.proposal_min_stability,
-                min_region_area=project.proposal_min_area,
-            )
-            progress(done, len(job.image_ids))
-            ProposalJob.objects.filter(pk=job_id).update(proposals=stored)
-    except Exception as error:
-        logger.exception("proposals %s failed", job_id)
-        running.update(
-            status=ExportStatus.FAILED,
-            finished_at=timezone.now(),
-            error=f"Stopped: {type(error).__name__}. Images done so far keep their proposals.",
-        )
-        nudge_pages_on_commit(project.pk)
-        return "failed"
-    # Conditional: a cancel that came during the last image stands.
-    finished = running.update(
-        status=ExportStatus.DONE, finished_at=timezone.now(), done=len(job.image_ids)
-    )
-    nudge_pages_on_commit(project.pk)  # the project page shows the job's end
-    return "done" if finished else "canceled"
-
-
-ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
@@ -174,7 +103,7 @@ def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
         raise ServiceError("No such proposal job in this project.")
     # One conditional update, so a cancel racing the job's own end changes nothing.
     stopped = ProposalJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=ExportStatus.CANCELED,
+        status=JobStatus.CANCELED,
         finished_at=timezone.now(),
         error="Canceled. Images done before the cancel keep their proposals.",
     )

@@ -16,7 +16,6 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from typing import IO
 
 from django.conf import settings
@@ -27,9 +26,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from labeling.imaging import IMAGE_EXTENSIONS, ImageRefused, check_image
 from labeling.models import Image, Project
-from labeling.services.image_checks import IMAGE_EXTENSIONS, ImageRefused, check_image
-from labeling.tasks import queue_embedding
+from labeling.queueing import COMPUTE_EMBEDDING, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Imag
             )
             # robust: a broker outage must not turn a stored upload into an error;
             # the image stays "pending" and `embed_missing` queues it later.
-            transaction.on_commit(partial(queue_embedding, image.pk), robust=True)
+            enqueue_on_commit(COMPUTE_EMBEDDING, image.pk, robust=True)
     except IntegrityError:
         _delete_files(saved)
         raise ImageRefused("Same content as an image just added to the project.") from None
@@ -129,7 +128,9 @@ def is_zip_name(name: str) -> bool:
     return name.lower().endswith(".zip")
 
 
-def add_uploaded_file(project: Project, user: User, fp: IO[bytes], name: str) -> list[UploadResult]:
+def do_add_uploaded_file(
+    project: Project, user: User, fp: IO[bytes], name: str
+) -> list[UploadResult]:
     """Add one uploaded file, which is an image or a zip of images."""
     shown = printable(name)
     if is_zip_name(name):
@@ -137,7 +138,7 @@ def add_uploaded_file(project: Project, user: User, fp: IO[bytes], name: str) ->
     return [_add_one(project, user, fp, clean_file_name(name), display_name=shown)]
 
 
-def add_uploads(project: Project, user: User, files: list[UploadedFile]) -> list[UploadResult]:
+def do_add_uploads(project: Project, user: User, files: list[UploadedFile]) -> list[UploadResult]:
     """Add every file of one request (web page or API), each reported on its own."""
     limit = settings.ANYMASK_MAX_UPLOAD_BYTES
     results: list[UploadResult] = []
@@ -150,7 +151,7 @@ def add_uploads(project: Project, user: User, files: list[UploadedFile]) -> list
             continue
         if uploaded.file is None:  # pragma: no cover - Django always sets it
             continue
-        results.extend(add_uploaded_file(project, user, uploaded.file, name))
+        results.extend(do_add_uploaded_file(project, user, uploaded.file, name))
     return results
 
 

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.models import AnnotationStatus, Export, ExportStatus, SegmentationFormat
+from labeling.models import AnnotationStatus, Export, JobStatus, SegmentationFormat
 from labeling.permissions import Ability, project_access
 from labeling.services.errors import ServiceError
 from labeling.services.exports import (
@@ -105,7 +105,7 @@ def export_download(request: AuthedRequest, project_id: int, export_id: int) -> 
     access = project_access(request.user, project_id, Ability.MANAGE)
     # Filtered by project: another project's export id is a 404 like a missing one.
     export = Export.objects.filter(pk=export_id, project=access.project).first()
-    if export is None or export.status != ExportStatus.DONE or not export.file:
+    if export is None or export.status != JobStatus.DONE or not export.file:
         raise Http404("No such export.")
     return FileResponse(
         default_storage.open(export.file, "rb"),

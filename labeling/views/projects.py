@@ -14,9 +14,13 @@ from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
-from labeling.services.models_choice import do_update_project
 from labeling.services.presence import viewers_of
-from labeling.services.projects import do_create_project, project_counts, projects_for
+from labeling.services.projects import (
+    do_create_project,
+    do_update_project,
+    project_counts,
+    projects_for,
+)
 from labeling.services.proposals import job_json
 from labeling.views import AuthedRequest, login_required_json
 

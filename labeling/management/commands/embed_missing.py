@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 
 from labeling.models import EmbeddingStatus, Image
-from labeling.tasks import queue_embedding
+from labeling.queueing import COMPUTE_EMBEDDING, enqueue
 
 
 class Command(BaseCommand):
@@ -35,5 +35,5 @@ class Command(BaseCommand):
         )
         ids = list(images.values_list("id", flat=True))
         for image_id in ids:
-            queue_embedding(image_id)
+            enqueue(COMPUTE_EMBEDDING, image_id)
         self.stdout.write(f"Queued {len(ids)} image(s) for embedding.")

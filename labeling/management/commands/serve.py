@@ -23,8 +23,8 @@ from labeling.management.commands.bootstrap_demo import credentials_path
 
 
 def worker_command(*, pool: str) -> list[str]:
-    """A Celery worker for both queues, one task at a time (also used by the tests)."""
-    queues = f"{settings.CELERY_QUEUE_EMBEDDINGS},{settings.CELERY_QUEUE_DEFAULT}"
+    """A Celery worker for every queue, one task at a time (also used by the tests)."""
+    queues = ",".join(dict.fromkeys(settings.ANYMASK_TASK_QUEUES.values()))
     return [
         sys.executable, "-m", "celery", "-A", "labeling", "worker", "-Q", queues,
         "--pool", pool, "--concurrency", "1", "--loglevel", "INFO",

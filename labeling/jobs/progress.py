@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labeling.models import ExportStatus
+from labeling.models import JobStatus
 
 # How often a running job writes its progress to its row.
 PROGRESS_EVERY_SECONDS = 0.5
@@ -16,9 +16,7 @@ def claim_queued(model: Any, row_id: int) -> bool:
     """Mark a queued job running; False if it is not queued (a duplicate delivery of
     the task, or a job already run), in which case the caller does nothing."""
     return bool(
-        model.objects.filter(pk=row_id, status=ExportStatus.QUEUED).update(
-            status=ExportStatus.RUNNING
-        )
+        model.objects.filter(pk=row_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
     )
 
 

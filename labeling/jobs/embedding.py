@@ -1,0 +1,129 @@
+"""An image's embedding job: encode it once with its project's model and store it.
+
+The image's row carries the outcome (`embedding_status`, `embedding_error`), which
+is pushed to the project's pages. A stored embedding that is still valid is kept;
+a corrupt one is replaced. `embedding_attempts` counts encodes that began, so an
+image that kills its worker each time (out of memory, say) is given up on instead
+of being redelivered forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from django.db import OperationalError
+from django.db.models import F
+
+from inference import EmbeddingError, InferenceError
+from labeling import embedding_store
+from labeling.events import publish_image_status
+from labeling.models import EmbeddingStatus, Image
+
+logger = logging.getLogger(__name__)
+
+# Failures worth another try later: storage or database hiccups, a busy GPU.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, OperationalError, MemoryError)
+# Encodes that never finished (the worker died): after this many, the image fails.
+MAX_ATTEMPTS = 3
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 600
+
+
+class RetryLater(Exception):
+    """A transient failure: the task should run again after `delay` seconds."""
+
+    def __init__(self, cause: BaseException, delay: float) -> None:
+        super().__init__(str(cause))
+        self.cause, self.delay = cause, delay
+
+
+def is_transient(error: BaseException) -> bool:
+    # torch's OutOfMemoryError (a RuntimeError) is matched by name: a busy GPU frees
+    # memory later, and importing torch here would load it in every process.
+    return isinstance(error, TRANSIENT_ERRORS) or type(error).__name__ == "OutOfMemoryError"
+
+
+def retry_delay(retries: int) -> float:
+    """Exponential backoff with jitter, so a fleet of retries does not return at once."""
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries) * random.uniform(0.5, 1)  # noqa: S311
+
+
+def _set_status(image: Image, status: str, error: str = "") -> None:
+    Image.objects.filter(pk=image.pk).update(embedding_status=status, embedding_error=error)
+    publish_image_status(image.project_id, image.pk, embedding=status, error=error)
+
+
+def embed_image(image_id: int, *, retries: int, max_retries: int) -> str:
+    """Compute and store the embedding of one image, unless a valid one is stored.
+
+    `retries` is how many times this task has been retried already. Raises
+    `RetryLater` for a transient failure while retries remain.
+    """
+    from inference import load_model
+
+    image = Image.objects.select_related("project").filter(pk=image_id).first()
+    if image is None:
+        logger.info("image %s vanished before its embedding was computed", image_id)
+        return "vanished"
+    spec = image.project.model_spec
+    try:
+        model = load_model(spec)
+        stored = embedding_store.read(model, image.sha256)
+    except EmbeddingError:
+        logger.warning("replacing the corrupt embedding of image %s", image_id)
+        embedding_store.discard(image.sha256, spec)
+    except Exception as error:
+        return _failed(image, error, retries, max_retries)
+    else:
+        if stored is not None:
+            _set_status(image, EmbeddingStatus.READY)
+            return "exists"
+
+    # Counted before the work, so a worker that dies mid-encode still counts it; an
+    # attempt that ends in a handled error (below) is taken back off.
+    rows = Image.objects.filter(pk=image.pk)
+    rows.update(embedding_attempts=F("embedding_attempts") + 1)
+    attempts = rows.values_list("embedding_attempts", flat=True).first()
+    if attempts is None:
+        return "vanished"
+    if attempts > MAX_ATTEMPTS:
+        _set_status(
+            image,
+            EmbeddingStatus.FAILED,
+            f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped while encoding "
+            "this image each time (often it ran out of memory).",
+        )
+        return "gave up"
+    _set_status(image, EmbeddingStatus.RUNNING)
+    try:
+        embedding_store.compute(model, image)
+    except Exception as error:
+        # The attempt ended in an error we saw, not a dead worker: it does not count.
+        rows.update(embedding_attempts=F("embedding_attempts") - 1)
+        return _failed(image, error, retries, max_retries)
+    _set_status(image, EmbeddingStatus.READY)
+    return "computed"
+
+
+def _failed(image: Image, error: Exception, retries: int, max_retries: int) -> str:
+    """Record a failure seen while loading the model or encoding: for good when it
+    will not fix itself, else as a retry later (`RetryLater`) while retries remain."""
+    if isinstance(error, InferenceError):
+        # Not transient: a missing model or an unusable image will not fix itself.
+        # `embed_missing` re-queues failed images once the cause is fixed.
+        logger.warning("embedding image %s failed: %s", image.pk, error)
+        _set_status(image, EmbeddingStatus.FAILED, str(error))
+        return "failed"
+    if not is_transient(error):
+        logger.exception("embedding image %s failed", image.pk)
+        _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")
+        return "failed"
+    if retries >= max_retries:
+        logger.warning("embedding image %s failed for good: %s", image.pk, error)
+        _set_status(image, EmbeddingStatus.FAILED, f"Gave up after {retries + 1} tries: {error}")
+        return "failed"
+    delay = retry_delay(retries)
+    logger.warning("image %s: %s; retrying in %.0f s", image.pk, error, delay)
+    _set_status(image, EmbeddingStatus.PENDING, f"Will retry in {delay:.0f} s: {error}")
+    raise RetryLater(error, delay) from error

@@ -1,0 +1,65 @@
+"""Queueing background work by task name, so nothing below the tasks imports them.
+
+Services decide *that* work is due; `labeling.tasks` (thin wrappers over
+`labeling.jobs`) is where it runs. Sending by name keeps that direction one-way: a
+service never imports the tasks module, and the tasks module is free to import the
+services its jobs call. Every task's queue comes from `settings.ANYMASK_TASK_QUEUES`,
+so an operator can point GPU-heavy work at GPU workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# The task names (`labeling.tasks` registers each under exactly this name).
+COMPUTE_EMBEDDING = "labeling.tasks.compute_embedding"
+AUTO_SEGMENT = "labeling.tasks.auto_segment"
+RUN_PROPOSALS = "labeling.tasks.run_proposals"
+RUN_EXPORT = "labeling.tasks.run_export"
+RUN_IMPORT = "labeling.tasks.run_import"
+
+
+def queue_of(name: str) -> str:
+    """The queue a task runs on; every task must have one in settings."""
+    return str(settings.ANYMASK_TASK_QUEUES[name])
+
+
+def enqueue(name: str, *args: Any) -> None:
+    """Send task `name` with `args` (ids: tasks read their rows themselves) now."""
+    from labeling.celery_app import app
+
+    app.send_task(name, args=list(args), queue=queue_of(name))
+
+
+def enqueue_on_commit(name: str, *args: Any, robust: bool = False) -> None:
+    """Send the task once the current transaction commits (at once outside one), so a
+    worker never looks for a row that is not committed yet, nor runs work for a
+    change that rolled back.
+
+    `robust`: a broker outage must not undo the change (an upload stays stored and
+    "pending", and `embed_missing` or the worker's start-up sweep queues it later):
+    the failure is logged instead of raised.
+    """
+
+    # A named function, not a partial: Django logs a failed robust hook by the
+    # function's __qualname__, which a functools.partial does not have.
+    def send_after_commit() -> None:
+        enqueue(name, *args)
+
+    transaction.on_commit(send_after_commit, robust=robust)
+
+
+def enqueue_many_on_commit(name: str, arguments: list[tuple[Any, ...]]) -> None:
+    """`enqueue_on_commit` for many calls of one task, sent in one hook."""
+
+    def send_all_after_commit() -> None:
+        for args in arguments:
+            enqueue(name, *args)
+
+    transaction.on_commit(send_all_after_commit)

@@ -1,4 +1,4 @@
-"""Anymask's Django project and app: models, services, views, tasks and consumers."""
+"""Anymask's Django project and app (see labeling/README.md for its rooms)."""
 
 # Importing the Celery app here makes `@shared_task` bind to it in every process.
 from labeling.celery_app import app as celery_app

@@ -10,7 +10,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
-# Django must be set up before anything imports models (consumers will).
+# Django must be set up before anything imports models (the sockets will).
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -3,7 +3,7 @@
 Labeling pages join `image_group(id)` for their image's masks and viewers, and
 `project_group(id)` for the rarer project-wide news (embedding status). Project pages
 join `page_group(id)` and get only a tiny `page.changed` nudge, on which they fetch
-their counts and statuses again (labeling/project_socket.py). Publishing never fails
+their counts and statuses again (labeling/realtime/project.py). Publishing never fails
 the caller: a browser that misses a push still catches up on its next poll or
 reconnect.
 """

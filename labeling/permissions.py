@@ -47,6 +47,39 @@ def ability_to_set(status: object) -> Ability | None:
     return STATUS_ABILITIES.get(status) if isinstance(status, str) else None
 
 
+class UnsettableStatus(ValueError):
+    """A mask status nobody sets by hand (or no status at all)."""
+
+
+UNCHANGED: object = object()  # `abilities_for_change(status=...)`: the status stays
+
+
+def abilities_for_change(
+    *,
+    shape: bool = False,
+    category: bool = False,
+    status: object = UNCHANGED,
+    comment: bool = False,
+) -> list[Ability]:
+    """Every ability a change to a mask needs, whichever transport asks (the socket and
+    the API): its shape or category need annotating, a verdict (approved, rejected)
+    or a review comment reviewing. Sorted; empty for no change at all. Raises
+    `UnsettableStatus` for a status nobody may set (None included)."""
+    needs: set[Ability] = set()
+    if shape or category:
+        needs.add(Ability.ANNOTATE)
+    if status is not UNCHANGED:
+        ability = ability_to_set(status)
+        if ability is None:
+            raise UnsettableStatus(
+                f"`status` must be one of {', '.join(sorted(STATUS_ABILITIES))}."
+            )
+        needs.add(ability)
+    if comment:
+        needs.add(Ability.REVIEW)
+    return sorted(needs, key=lambda a: a.value)
+
+
 class ProjectNotFound(Http404):
     """Not a member, or no such project: deliberately indistinguishable."""
 
@@ -62,6 +95,14 @@ class Access:
 
     def can(self, ability: Ability) -> bool:
         return ability in ROLE_ABILITIES.get(self.role, frozenset())
+
+    def require(self, abilities: list[Ability]) -> None:
+        """Raise `PermissionDenied` unless the role has every one of `abilities`."""
+        for ability in abilities:
+            if not self.can(ability):
+                raise PermissionDenied(
+                    f"Your role ({self.role}) cannot {ability.value} this project."
+                )
 
     @property
     def abilities(self) -> list[str]:
@@ -83,6 +124,5 @@ def project_access(
     if membership is None:
         raise ProjectNotFound("No such project.")
     access = Access(project=membership.project, membership=membership)
-    if not access.can(ability):
-        raise PermissionDenied(f"Your role ({access.role}) cannot {ability.value} this project.")
+    access.require([ability])
     return access

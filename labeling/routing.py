@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from labeling.consumers import ImageConsumer
-from labeling.project_socket import ProjectConsumer
+from labeling.realtime.image import ImageConsumer
+from labeling.realtime.project import ProjectConsumer
 
 websocket_urlpatterns = [
     # At most 18 digits: the id always fits the database's 64-bit integer.

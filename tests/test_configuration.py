@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -116,13 +115,11 @@ def test_env_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
         env_int("COUNT", 5, minimum=0)
 
 
-def test_decode_threads_share_the_cores_instead_of_oversubscribing(settings: Any) -> None:
-    from labeling.decoding import torch_threads_per_decode
+def test_decode_threads_share_the_cores_instead_of_oversubscribing() -> None:
+    from inference.threads import threads_per_decoder
 
     cores = len(os.sched_getaffinity(0))
-    settings.ANYMASK_TORCH_THREADS = 0
-    assert torch_threads_per_decode(1) == cores
-    assert torch_threads_per_decode(cores) == 1
-    assert torch_threads_per_decode(cores * 4) == 1  # never zero
-    settings.ANYMASK_TORCH_THREADS = 3  # the operator's choice wins
-    assert torch_threads_per_decode(2) == 3
+    assert threads_per_decoder(1) == cores
+    assert threads_per_decoder(cores) == 1
+    assert threads_per_decoder(cores * 4) == 1  # never zero
+    assert threads_per_decoder(2, override=3) == 3  # the operator's choice wins

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from inference import Prompt, load_model
 from inference.masks import rle_area, rle_bbox, rle_decode, rle_encode
 from inference.testing import save_tiny_sam
-from labeling import decoding, embeddings
+from labeling import embedding_store as embeddings
 from labeling.asgi import application
 from labeling.models import (
     Annotation,
@@ -52,6 +52,7 @@ from labeling.models import (
     Presence,
     Project,
 )
+from labeling.realtime import session
 from labeling.services.annotation_bulk import NewMask, do_create_annotations_bulk
 from labeling.services.annotations import annotation_json, do_create_annotation
 from labeling.services.uploads import do_add_image
@@ -293,9 +294,10 @@ def test_hello_describes_the_image_its_masks_and_the_user(
     assert annotation["created_by"] == "owner" and annotation["version"] == 1
     assert annotation["area"] == 400 and annotation["bbox"] == [10.0, 10.0, 20.0, 20.0]
     assert set(annotation) == {
-        "id", "category", "rle", "bbox", "area", "status", "source", "score",
-        "version", "review_comment", "created_by", "updated_by", "updated_at",
+        "id", "image", "category", "rle", "bbox", "area", "status", "source", "score",
+        "version", "review_comment", "created_by", "updated_by", "created_at", "updated_at",
     }  # fmt: skip
+    assert annotation["image"] == image.pk
 
 
 def test_ping_gets_pong(runner: LoopThread, personas: Personas, image: Image) -> None:
@@ -322,7 +324,7 @@ def test_a_click_gets_candidate_masks(
     for candidate, engine in zip(candidates, expected, strict=True):
         mask = rle_decode(candidate["rle"])
         assert mask.shape == (HEIGHT, WIDTH)
-        assert np.array_equal(mask, engine.mask)
+        assert np.array_equal(mask, rle_decode(engine.rle))
         assert candidate["area"] == int(mask.sum())
     box = masks_for(socket, {"type": "prompt", "seq": 2, "box": [20, 20, 200, 150]})
     assert len(box["candidates"]) == 1
@@ -417,7 +419,8 @@ def test_a_preview_is_downscaled_but_accept_stores_full_resolution(
     model = load_model(tiny_sam)
     blob = embeddings.read_stored(embeddings.storage_key(image.sha256, tiny_sam))
     assert blob is not None
-    full = model.decode(model.embedding_from_bytes(blob), Prompt.click(100, 80))[0].mask
+    engine = model.decode(model.embedding_from_bytes(blob), Prompt.click(100, 80))
+    full = rle_decode(engine[0].rle)
     assert np.array_equal(stored, full)
     # The preview's area, in full-image pixels, is close to the real one.
     assert abs(preview["area"] - int(full.sum())) <= 0.1 * full.sum() + 50
@@ -677,7 +680,7 @@ def test_a_flood_of_messages_is_rate_limited(
 
 
 def test_the_latest_prompt_wins(runner: LoopThread, personas: Personas, image: Image) -> None:
-    decoding.clear_embedding_cache()  # the first decode also reads the embedding
+    embeddings.clear_cache()  # the first decode also reads the embedding
     socket, _ = open_socket(runner, personas.annotator, image)
     count = 30
     for seq in range(count):
@@ -720,7 +723,7 @@ def test_a_hover_preview_never_pushes_out_a_waiting_click(
     # in the socket's latest-wins slot when the hover arrives.
     release = threading.Event()
     threads = django_settings.ANYMASK_DECODE_THREADS
-    busy = [decoding.pool().submit(release.wait, 30) for _ in range(threads)]
+    busy = [session.pool().submit(release.wait, 30) for _ in range(threads)]
     try:
         socket.send(click(1, 10, 10))
         socket.send(click(2, 20, 20))

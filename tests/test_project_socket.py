@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from inference.masks import rle_encode
-from labeling import project_socket
 from labeling.models import Image, LabelingStatus, Membership
+from labeling.realtime import project as project_socket
 from labeling.services.annotations import do_create_annotation
-from labeling.services.claims import claim_next
+from labeling.services.claims import do_claim_next
 from labeling.services.review import do_submit_image
 from tests.conftest import Personas, image_row, off_loop
 from tests.test_consumer import LoopThread, Socket, headers_for
@@ -60,7 +60,7 @@ def test_a_new_mask_nudges_every_open_project_page(runner: LoopThread, personas:
 def test_claims_and_submits_nudge_the_page(runner: LoopThread, personas: Personas) -> None:
     image = image_row(personas.project, 1)
     page = open_page(runner, personas.owner, personas.project.pk)
-    assert off_loop(claim_next, personas.project, personas.annotator) == image
+    assert off_loop(do_claim_next, personas.project, personas.annotator) == image
     assert page.receive(timeout=5) == {"type": "changed"}
     off_loop(do_submit_image, image, personas.annotator)
     assert page.receive(timeout=5) == {"type": "changed"}

@@ -1,4 +1,4 @@
-"""The labeling socket's per-message access check (labeling/socket_access.py).
+"""The labeling socket's per-message access check (labeling/realtime/access.py).
 
 A repeat check is one query; every way access can end still ends it at the next
 message, because each one changes a row the fingerprint reads. The socket-level
@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import EmbeddingStatus, Image, Membership, Role
-from labeling.socket_access import AccessCheck, Forbidden
+from labeling.realtime.access import AccessCheck, Forbidden
 from tests.conftest import Personas, image_row
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from inference.masks import rle_encode
 from labeling.models import Annotation, AnnotationEvent, Image, LabelingStatus, Membership, Role
 from labeling.services.annotations import do_create_annotation
-from labeling.services.claims import claim_next
+from labeling.services.claims import do_claim_next
 from tests.conftest import Personas, image_row, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,7 +71,7 @@ def test_pressing_next_at_the_same_instant_never_hands_out_one_image_twice(
     def press(person: User) -> None:
         try:
             barrier.wait(10)
-            image = claim_next(personas.project, person)
+            image = do_claim_next(personas.project, person)
             got[person.username] = image.pk if image else None
         except Exception as error:  # reported below, not lost in the thread
             got[person.username] = error
@@ -94,12 +94,12 @@ def test_a_stale_claim_is_free_again_and_moving_on_releases_the_old_one(
     settings.ANYMASK_CLAIM_MINUTES = 30
     Image.objects.exclude(pk=images[0].pk).update(labeling_status=LabelingStatus.APPROVED)
     owner = personas.owner
-    assert claim_next(personas.project, personas.annotator) == images[0]
-    assert claim_next(personas.project, owner) is None  # annie holds the only one
+    assert do_claim_next(personas.project, personas.annotator) == images[0]
+    assert do_claim_next(personas.project, owner) is None  # annie holds the only one
     Image.objects.filter(pk=images[0].pk).update(claimed_at=timezone.now() - timedelta(minutes=31))
-    assert claim_next(personas.project, owner) == images[0]  # nobody worked for 31 min
+    assert do_claim_next(personas.project, owner) == images[0]  # nobody worked for 31 min
     Image.objects.filter(pk=images[1].pk).update(labeling_status=LabelingStatus.UNLABELED)
-    assert claim_next(personas.project, owner, after=images[0].pk) == images[1]
+    assert do_claim_next(personas.project, owner, after=images[0].pk) == images[1]
     assert Image.objects.get(pk=images[0].pk).claimed_by is None  # released on moving on
 
 

@@ -8,7 +8,6 @@ live to every open labeling page, and checked for conflicts: a stale `version` g
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -30,7 +29,7 @@ from labeling.api.schemas import (
     Source,
 )
 from labeling.models import Annotation, AnnotationSource, Image
-from labeling.permissions import Ability, Access, ability_to_set, project_access
+from labeling.permissions import UNCHANGED, Ability, Access, abilities_for_change, project_access
 from labeling.services.annotations import (
     do_create_annotation,
     do_delete_annotation,
@@ -88,23 +87,10 @@ def _mask(image: Image, body: MaskIn) -> dict[str, Any] | None:
     return None
 
 
-def _needs(status: str | None, base: set[Ability]) -> list[Ability]:
-    needs = set(base)
-    if status is not None:
-        ability = ability_to_set(status)
-        assert ability is not None  # the schema allows only settable statuses
-        needs.add(ability)
-    return sorted(needs, key=lambda a: a.value)
-
-
 def _check(request: HttpRequest, project_id: int, needs: list[Ability]) -> Access:
     """Access that has every one of `needs`, checked in one query."""
     access = project_access(user_of(request), project_id, needs[0])
-    for ability in needs[1:]:
-        if not access.can(ability):
-            raise PermissionDenied(
-                f"Your role ({access.role}) cannot {ability.value} this project."
-            )
+    access.require(needs[1:])
     return access
 
 
@@ -114,7 +100,8 @@ def create_annotation(
 ) -> Status[Annotation]:
     """Create a mask from `rle` or `polygons`. Approved or rejected masks need the
     reviewer's ability as well as the annotator's."""
-    access = _check(request, project_id, _needs(body.status, {Ability.ANNOTATE}))
+    # The schema allows only settable statuses.
+    access = _check(request, project_id, abilities_for_change(shape=True, status=body.status))
     image = get_object_or_404(Image, project=access.project, pk=body.image)
     rle = _mask(image, body)
     if rle is None:
@@ -149,13 +136,15 @@ def update_annotation(
 ) -> Annotation:
     """Change a mask's shape, category, status or review comment. `version` is the
     version you read; if someone changed the mask since, the answer is 409."""
-    base = {Ability.REVIEW} if body.review_comment is not None else set()
-    touched = body.model_fields_set - {"version", "status", "review_comment"}
-    if touched:
-        base.add(Ability.ANNOTATE)
-    if not base and body.status is None:
+    touched = body.model_fields_set
+    needs = abilities_for_change(
+        shape=bool(touched & {"rle", "polygons"}),
+        category="category" in touched,
+        status=UNCHANGED if body.status is None else body.status,
+        comment=body.review_comment is not None,
+    )
+    if not needs:
         raise ServiceError("Give at least one of rle, polygons, category, status, review_comment.")
-    needs = _needs(body.status, base)
     access = _check(request, project_id, needs)
     annotation = _annotation(access, annotation_id)
     fields: dict[str, Any] = {}

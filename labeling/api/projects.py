@@ -35,7 +35,7 @@ from labeling.services.categories import (
 )
 from labeling.services.projects import project_counts
 from labeling.services.review import do_review_image, do_submit_image
-from labeling.services.uploads import add_uploads
+from labeling.services.uploads import do_add_uploads
 
 router = Router(tags=["projects"])
 
@@ -110,7 +110,7 @@ def upload_images(
     """Upload images or zips of images (multipart field `files`, repeated);
     each file is accepted or refused on its own, with a reason."""
     access = project_access(user_of(request), project_id, Ability.MANAGE)
-    results = add_uploads(access.project, user_of(request), list(files))
+    results = do_add_uploads(access.project, user_of(request), list(files))
     return {"results": results}
 
 

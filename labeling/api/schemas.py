@@ -7,9 +7,16 @@ from typing import Annotated, Any, Literal
 
 from django.urls import reverse
 from ninja import Field, Path, Schema
-from pydantic import ConfigDict, StringConstraints
+from pydantic import (
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
-from labeling.models import Annotation, Export, ExportStatus, Image
+from labeling.models import REVIEW_COMMENT_MAX, Annotation, Export, Image, JobStatus
+from labeling.services.annotations import annotation_json
 
 Username = str | None
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -99,7 +106,7 @@ class UploadOut(Schema):
 
 class ImageReviewIn(Strict):
     decision: Literal["approve", "reject"]
-    comment: Annotated[str, Field(max_length=2000)] = ""
+    comment: Annotated[str, Field(max_length=REVIEW_COMMENT_MAX)] = ""
 
 
 class CategoryIn(Strict):
@@ -148,10 +155,12 @@ class AnnotationPatch(MaskIn):
     version: Annotated[int, Field(ge=1, le=2**31)]
     category: Id | None = None
     status: SettableStatus | None = None
-    review_comment: Annotated[str, Field(max_length=2000)] | None = None
+    review_comment: Annotated[str, Field(max_length=REVIEW_COMMENT_MAX)] | None = None
 
 
 class AnnotationOut(Schema):
+    """A mask, exactly as the labeling socket sends it (`annotation_json`)."""
+
     id: int
     image: int
     category: int | None
@@ -168,21 +177,14 @@ class AnnotationOut(Schema):
     created_at: datetime
     updated_at: datetime
 
-    @staticmethod
-    def resolve_image(obj: Annotation) -> int:
-        return obj.image_id
-
-    @staticmethod
-    def resolve_category(obj: Annotation) -> int | None:
-        return obj.category_id
-
-    @staticmethod
-    def resolve_created_by(obj: Annotation) -> Username:
-        return obj.created_by.username if obj.created_by else None
-
-    @staticmethod
-    def resolve_updated_by(obj: Annotation) -> Username:
-        return obj.updated_by.username if obj.updated_by else None
+    # Replaces ninja's root validator (same name) for this schema: one serialisation
+    # for both transports, so the API reads exactly what the socket sends.
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_root_validator(
+        cls, values: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        return handler(annotation_json(values) if isinstance(values, Annotation) else values)
 
 
 class Conflict(Schema):
@@ -230,10 +232,10 @@ class ExportOut(Schema):
 
     @staticmethod
     def resolve_download(obj: Export) -> bool:
-        return obj.status == ExportStatus.DONE
+        return obj.status == JobStatus.DONE
 
     @staticmethod
     def resolve_download_url(obj: Export) -> str | None:
-        if obj.status != ExportStatus.DONE:
+        if obj.status != JobStatus.DONE:
             return None
         return reverse("api-1:download_export", args=[obj.project_id, obj.pk])

@@ -18,15 +18,17 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from inference import EncodedMask
 from inference.masks import (
     MaskFormatError,
     polygons_to_mask,
-    rle_area_bbox,
+    rle_bbox,
     rle_encode,
     rle_normalize,
 )
 from labeling.events import publish_annotation_on_commit
 from labeling.models import (
+    REVIEW_COMMENT_MAX,
     Annotation,
     AnnotationEvent,
     AnnotationStatus,
@@ -54,19 +56,26 @@ class AnnotationNotFound(ServiceError):
 _UNSET: Any = object()
 
 
-def check_rle(image: Image, rle: object) -> dict[str, Any]:
-    """A valid COCO RLE the size of the image, returned in compressed form."""
-    try:
-        clean, area = rle_normalize(rle)
-    except MaskFormatError as exc:
-        raise ServiceError(f"The mask is not valid COCO RLE: {exc}", field="rle") from None
-    height, width = clean["size"]
+def check_rle(image: Image, rle: object) -> EncodedMask:
+    """A valid, non-empty mask the size of the image, as canonical compressed RLE with
+    its area and bbox. An `EncodedMask` comes from the engine, already canonical: only
+    its size is checked. Anything else (a client's RLE, either form) is parsed and
+    reduced to its fewest runs without drawing it."""
+    if isinstance(rle, EncodedMask):
+        clean = rle
+    else:
+        try:
+            canonical, area = rle_normalize(rle)
+        except MaskFormatError as exc:
+            raise ServiceError(f"The mask is not valid COCO RLE: {exc}", field="rle") from None
+        clean = EncodedMask(canonical, area, rle_bbox(canonical))
+    height, width = clean.size
     if (height, width) != (image.height, image.width):
         raise ServiceError(
             f"The mask is {width}×{height} but the image is {image.width}×{image.height}.",
             field="rle",
         )
-    if not area:
+    if not clean.area:
         raise ServiceError("The mask is empty.", field="rle")
     return clean
 
@@ -80,9 +89,6 @@ def polygons_rle(image: Image, polygons: object) -> dict[str, Any]:
     return rle_encode(mask)
 
 
-MAX_REVIEW_COMMENT = 2000
-
-
 def check_category(image: Image, category_id: int | None) -> Category | None:
     if category_id is None:
         return None
@@ -90,11 +96,6 @@ def check_category(image: Image, category_id: int | None) -> Category | None:
     if category is None:
         raise ServiceError("No such category in this project.", field="category")
     return category
-
-
-def _mask_summary(rle: dict[str, Any]) -> dict[str, Any]:
-    area, bbox = rle_area_bbox(rle)
-    return {"area": area, "bbox": bbox}
 
 
 def created_event(annotation: Annotation, user: User | None) -> AnnotationEvent:
@@ -120,12 +121,14 @@ def _username(user: User | None) -> str | None:
 
 
 def annotation_json(annotation: Annotation) -> dict[str, Any]:
-    """The protocol's ANNOTATION object (docs/protocol.md); users as usernames.
+    """A mask as every transport shows it: the socket's ANNOTATION object
+    (docs/protocol.md) and the API's `AnnotationOut`; users as usernames.
 
     Select `created_by` and `updated_by` with the row to avoid two queries each.
     """
     return {
         "id": annotation.pk,
+        "image": annotation.image_id,
         "category": annotation.category_id,
         "rle": annotation.rle,
         "bbox": annotation.bbox,
@@ -137,6 +140,7 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
         "review_comment": annotation.review_comment,
         "created_by": _username(annotation.created_by),
         "updated_by": _username(annotation.updated_by),
+        "created_at": annotation.created_at.isoformat(),
         "updated_at": annotation.updated_at.isoformat(),
     }
 
@@ -172,13 +176,12 @@ def do_create_annotation(
 ) -> Annotation:
     clean = check_rle(image, rle)
     category = check_category(image, category_id)
-    summary = _mask_summary(clean)
     annotation = Annotation.objects.create(
         image=image,
         category=category,
-        rle=clean,
-        bbox=summary["bbox"],
-        area=summary["area"],
+        rle=clean.rle,
+        bbox=clean.bbox,
+        area=clean.area,
         status=status,
         source=source,
         score=score,
@@ -278,13 +281,9 @@ def do_update_annotation(
     changes: dict[str, Any] = {}
     if rle is not _UNSET:
         clean = check_rle(image, rle)
-        summary = _mask_summary(clean)
-        fields.update(rle=clean, bbox=summary["bbox"], area=summary["area"])
-        changes["mask"] = {
-            "area": [before.area, summary["area"]],
-            "bbox": [before.bbox, summary["bbox"]],
-        }
-        changes["rle"] = clean
+        fields.update(rle=clean.rle, bbox=clean.bbox, area=clean.area)
+        changes["mask"] = {"area": [before.area, clean.area], "bbox": [before.bbox, clean.bbox]}
+        changes["rle"] = clean.rle
     if category_id is not _UNSET:
         fields["category"] = check_category(image, category_id)
         changes["category"] = [before.category_id, category_id]
@@ -295,9 +294,9 @@ def do_update_annotation(
         changes["status"] = [before.status, status]
     if review_comment is not _UNSET:
         comment = review_comment.strip()
-        if len(comment) > MAX_REVIEW_COMMENT:
+        if len(comment) > REVIEW_COMMENT_MAX:
             raise ServiceError(
-                f"Keep the comment under {MAX_REVIEW_COMMENT} characters.", field="review_comment"
+                f"Keep the comment under {REVIEW_COMMENT_MAX} characters.", field="review_comment"
             )
         fields["review_comment"] = comment
         changes["review_comment"] = [before.review_comment, comment]
@@ -347,7 +346,10 @@ def do_delete_annotation(
         actor=user,
         action=HistoryAction.DELETED,
         version=before.version,
-        changes={"category": [before.category_id, None], "mask": _mask_summary(before.rle)},
+        changes={
+            "category": [before.category_id, None],
+            "mask": {"area": before.area, "bbox": before.bbox},
+        },
     )
     publish_annotation_on_commit(
         image.project_id,

@@ -43,7 +43,7 @@ def _claimable(project: Project, user: User, now: datetime) -> QuerySet[Image]:
     )
 
 
-def claim_next(project: Project, user: User, after: int | None = None) -> Image | None:
+def do_claim_next(project: Project, user: User, after: int | None = None) -> Image | None:
     """The user's own rejected image, if any (it is theirs to fix), else the first free
     unlabeled image after image id `after` (wrapping round), claimed; the user's
     other claims in the project are released. None if there is none."""
@@ -55,7 +55,7 @@ def claim_next(project: Project, user: User, after: int | None = None) -> Image 
     returned = rejected.order_by("pk").first()
     if returned is not None:  # rejected work comes back to its annotator first
         Image.objects.filter(pk=returned.pk).update(claimed_by=user, claimed_at=timezone.now())
-        release_claims(project, user, keep=returned.pk)
+        do_release_claims(project, user, keep=returned.pk)
         nudge_pages_on_commit(project.pk)
         return returned
     tried: set[int] = set()
@@ -79,13 +79,13 @@ def claim_next(project: Project, user: User, after: int | None = None) -> Image 
                 .update(claimed_by=user, claimed_at=now)
             )
             if won == 1:
-                release_claims(project, user, keep=candidate.pk)
+                do_release_claims(project, user, keep=candidate.pk)
                 candidate.claimed_by, candidate.claimed_at = user, now
                 nudge_pages_on_commit(project.pk)  # the grid shows who holds what
                 return candidate
 
 
-def claim_opened(image: Image, user: User) -> str | None:
+def do_claim_opened(image: Image, user: User) -> str | None:
     """Someone opened `image`: claim it for them if it is unlabeled and free, else
     refresh their own claim. Returns the username of whoever else holds a live claim
     on it, if any."""
@@ -97,7 +97,7 @@ def claim_opened(image: Image, user: User) -> str | None:
             .update(claimed_by=user, claimed_at=now)
         )
         if won == 1:
-            release_claims(image.project, user, keep=image.pk)
+            do_release_claims(image.project, user, keep=image.pk)
             return None
     holder = (
         Image.objects.filter(pk=image.pk, claimed_at__gte=claim_cutoff(now))
@@ -108,12 +108,12 @@ def claim_opened(image: Image, user: User) -> str | None:
     return holder or None
 
 
-def touch_claim(image_id: int, user_id: int) -> None:
+def do_touch_claim(image_id: int, user_id: int) -> None:
     """The user is still working on the image: their claim (if any) stays live."""
     Image.objects.filter(pk=image_id, claimed_by_id=user_id).update(claimed_at=timezone.now())
 
 
-def release_claims(project: Project, user: User, keep: int | None = None) -> None:
+def do_release_claims(project: Project, user: User, keep: int | None = None) -> None:
     held = Image.objects.filter(project=project, claimed_by=user)
     if keep is not None:
         held = held.exclude(pk=keep)

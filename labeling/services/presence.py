@@ -22,7 +22,7 @@ def _live() -> object:
     return timezone.now() - timedelta(seconds=STALE_SECONDS)
 
 
-def arrive(channel_name: str, image_id: int, user_id: int) -> list[str]:
+def do_arrive(channel_name: str, image_id: int, user_id: int) -> list[str]:
     Presence.objects.update_or_create(
         channel_name=channel_name,
         defaults={"image_id": image_id, "user_id": user_id, "seen_at": timezone.now()},
@@ -30,12 +30,12 @@ def arrive(channel_name: str, image_id: int, user_id: int) -> list[str]:
     return viewers_of([image_id]).get(image_id, [])
 
 
-def leave(channel_name: str, image_id: int) -> list[str]:
+def do_leave(channel_name: str, image_id: int) -> list[str]:
     Presence.objects.filter(channel_name=channel_name).delete()
     return viewers_of([image_id]).get(image_id, [])
 
 
-def touch(channel_name: str) -> None:
+def do_touch(channel_name: str) -> None:
     Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
 
 

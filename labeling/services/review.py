@@ -15,12 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.events import nudge_pages_on_commit
-from labeling.models import Annotation, AnnotationStatus, Image, LabelingStatus
+from labeling.models import REVIEW_COMMENT_MAX, Annotation, AnnotationStatus, Image, LabelingStatus
 from labeling.services.annotations import VersionConflict, do_update_annotation
-from labeling.services.claims import release_claims
+from labeling.services.claims import do_release_claims
 from labeling.services.errors import ServiceError
 
-MAX_COMMENT = 2000
 DECISIONS = {"approve": LabelingStatus.APPROVED, "reject": LabelingStatus.REJECTED}
 
 # Statuses a submit may move an image from: review decides the rest.
@@ -36,7 +35,7 @@ def do_submit_image(image: Image, user: User) -> int:
         Image.objects.filter(pk=locked.pk).update(
             labeling_status=LabelingStatus.SUBMITTED, submitted_by=user
         )
-    release_claims(locked.project, user)
+    do_release_claims(locked.project, user)
     nudge_pages_on_commit(locked.project_id)
     return moved
 
@@ -60,8 +59,10 @@ def do_review_image(image: Image, reviewer: User, decision: str, comment: str) -
     if decision not in DECISIONS:
         raise ServiceError("Approve or reject.", field="decision")
     comment = comment.strip()
-    if len(comment) > MAX_COMMENT:
-        raise ServiceError(f"Keep the comment under {MAX_COMMENT} characters.", field="comment")
+    if len(comment) > REVIEW_COMMENT_MAX:
+        raise ServiceError(
+            f"Keep the comment under {REVIEW_COMMENT_MAX} characters.", field="comment"
+        )
     if decision == "reject" and not comment:
         raise ServiceError("Say what to fix: a rejection needs a comment.", field="comment")
     locked = Image.objects.select_for_update().get(pk=image.pk)

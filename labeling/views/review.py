@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.models import Image
 from labeling.permissions import Ability, project_access
-from labeling.services.claims import claim_next
+from labeling.services.claims import do_claim_next
 from labeling.services.errors import ServiceError
 from labeling.services.review import do_review_image, do_submit_image, review_queue
 from labeling.views import AuthedRequest
@@ -26,7 +26,7 @@ def image_submit(request: AuthedRequest, project_id: int, image_id: int) -> Http
     moved = do_submit_image(image, request.user)
     note = f" with {moved} mask{'s' if moved != 1 else ''}" if moved else ""
     messages.success(request, f"Submitted {image.original_name}{note} for review.")
-    target = claim_next(access.project, request.user, after=image.pk)
+    target = do_claim_next(access.project, request.user, after=image.pk)
     if target is None:
         messages.info(request, "Nothing left unlabeled in this project.")
         return redirect("project-detail", project_id=project_id)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.permissions import Ability, project_access
-from labeling.services.uploads import UploadResult, add_uploads
+from labeling.services.uploads import UploadResult, do_add_uploads
 from labeling.views import AuthedRequest, login_required_json
 
 
@@ -38,7 +38,7 @@ def upload(request: AuthedRequest, project_id: int) -> JsonResponse:
     files = request.FILES.getlist("files")
     if not files:
         return JsonResponse({"error": "Choose at least one file to upload."}, status=400)
-    results = add_uploads(access.project, request.user, files)
+    results = do_add_uploads(access.project, request.user, files)
     return JsonResponse({"results": [_as_json(project_id, r) for r in results]})
 
 

@@ -22,10 +22,10 @@ from django.core.exceptions import PermissionDenied
 
 from labeling.events import page_group
 from labeling.permissions import ProjectNotFound, project_access
+from labeling.realtime.protocol import CLOSE_FORBIDDEN
 
 NUDGE_EVERY = 0.1  # seconds: a burst of changes becomes one refresh
 RECHECK_EVERY = 30.0  # seconds between membership checks while nudges flow
-FORBIDDEN_CLOSE_CODE = 4403
 
 
 def workers_reach_pages() -> bool:
@@ -78,6 +78,6 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if time.monotonic() - self.checked > RECHECK_EVERY:
             self.checked = time.monotonic()
             if not await self._allowed():
-                await self.close(code=FORBIDDEN_CLOSE_CODE)
+                await self.close(code=CLOSE_FORBIDDEN)
                 return
         await self.send_json({"type": "changed"})

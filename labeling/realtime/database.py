@@ -1,0 +1,106 @@
+"""The labeling socket's calls into the database and the services.
+
+Each function here runs in Channels' database thread (`database_sync_to_async`),
+never on the event loop, and turns the services' errors into protocol refusals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+
+from inference import MAX_POINTS
+from labeling.models import REVIEW_COMMENT_MAX, Category, Image
+from labeling.permissions import Ability, ProjectNotFound, project_access
+from labeling.realtime.protocol import Refusal
+from labeling.services.annotations import (
+    AnnotationNotFound,
+    VersionConflict,
+    annotation_json,
+    do_accept_annotation,
+    do_delete_annotation,
+    do_update_annotation,
+    find_accepted,
+    image_annotations,
+)
+from labeling.services.errors import ServiceError
+
+
+def connect_state(user: Any, image_id: int) -> tuple[dict[str, Any], int, str] | None:
+    """The `hello` push, the image's project id and its embedding error; None if the
+    user may not see the image (or there is none)."""
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return None
+    try:
+        access = project_access(user, image.project_id, Ability.VIEW)
+    except (ProjectNotFound, PermissionDenied):
+        return None
+    categories = Category.objects.filter(project_id=image.project_id)
+    hello = {
+        "type": "hello",
+        "image": {
+            "id": image.pk,
+            "width": image.width,
+            "height": image.height,
+            "embedding": image.embedding_status,
+        },
+        "user": {"id": user.pk, "username": user.username, "role": access.role},
+        "abilities": access.abilities,
+        "categories": [{"id": c.pk, "name": c.name, "color": c.color} for c in categories],
+        "annotations": image_annotations(image),
+        "limits": {
+            "max_points": MAX_POINTS,
+            "max_frame_bytes": settings.ANYMASK_WS_MAX_FRAME_BYTES,
+            "max_review_comment": REVIEW_COMMENT_MAX,
+        },
+    }
+    return hello, image.project_id, image.embedding_error
+
+
+def embedding_state(image_id: int) -> tuple[str, str] | None:
+    row = Image.objects.filter(pk=image_id).values_list("embedding_status", "embedding_error")
+    return row.first()
+
+
+def accepted_reply(image: Image, key: uuid.UUID) -> dict[str, Any] | None:
+    found = find_accepted(image, key)
+    return None if found is None else annotation_json(found)
+
+
+def accept(image: Image, user: User, **fields: Any) -> dict[str, Any]:
+    try:
+        annotation, _created = do_accept_annotation(image, user, **fields)
+    except ServiceError as error:
+        raise Refusal("invalid", error.message) from None
+    return annotation_json(annotation)
+
+
+def update(
+    image: Image, annotation_id: int, user: User, **fields: Any
+) -> tuple[str, dict[str, Any]]:
+    """("saved", the mask after) or ("conflict", the current mask)."""
+    try:
+        after = do_update_annotation(image, annotation_id, user, **fields)
+    except VersionConflict as conflict:
+        return "conflict", annotation_json(conflict.current)
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise Refusal("invalid", error.message) from None
+    return "saved", annotation_json(after)
+
+
+def delete(image: Image, annotation_id: int, user: User, **fields: Any) -> dict[str, Any] | None:
+    """None once deleted, else the current mask (a conflict)."""
+    try:
+        do_delete_annotation(image, annotation_id, user, **fields)
+    except VersionConflict as conflict:
+        return annotation_json(conflict.current)
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None
+    return None

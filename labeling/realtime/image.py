@@ -1,0 +1,325 @@
+"""The labeling websocket, `ws/images/<id>/`: prompts to masks, and mask edits.
+
+The protocol is docs/protocol.md. This consumer parses each frame (`protocol`),
+checks access again (`access`: membership, role and the session itself can change
+while a socket is open), and hands the work to the services (writes, through
+`database`) or to its decode session (`session`). It never lets a client's input
+end the connection, except when access is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+
+from inference import PromptError
+from labeling.events import PAGE_NUDGE, image_group, page_group, project_group
+from labeling.models import AnnotationSource, EmbeddingStatus
+from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
+from labeling.realtime import database
+from labeling.realtime.access import AccessCheck, Authorized, Forbidden
+from labeling.realtime.embedding_watch import EmbeddingWatch
+from labeling.realtime.protocol import (
+    CLOSE_FORBIDDEN,
+    MAX_CANDIDATE,
+    MAX_CLICKS,
+    MAX_ID,
+    MAX_SECONDS,
+    MAX_SEQ,
+    MAX_VERSION,
+    Refusal,
+    TokenBucket,
+    comment_field,
+    error_reply,
+    int_field,
+    key_field,
+    number_field,
+    parse_frame,
+    parse_prompt,
+    required_int,
+    rle_field,
+)
+from labeling.realtime.session import DecodeSession
+from labeling.services import presence
+from labeling.services.claims import do_touch_claim
+
+logger = logging.getLogger(__name__)
+
+KEEP_ALIVE_SECONDS = 60  # claims and presence rows are refreshed at most this often
+
+
+class ImageConsumer(AsyncWebsocketConsumer):
+    image_id: int
+    project_id: int
+    user_id: int
+    session_key: str | None
+
+    async def connect(self) -> None:
+        self.closed = True  # until accepted: frames before then are ignored
+        self.image_id = int(self.scope["url_route"]["kwargs"]["image_id"])
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
+        if user is None or not user.is_authenticated:
+            await self.close()  # refused at the handshake, as for a missing image
+            return
+        state = await database_sync_to_async(database.connect_state)(user, self.image_id)
+        if state is None:
+            await self.close()
+            return
+        hello, self.project_id, embedding_error = state
+        self.user_id = user.pk
+        self.access = AccessCheck(self.session_key, self.user_id, self.image_id)
+        state = (hello["image"]["embedding"], embedding_error)
+        self.embedding = EmbeddingWatch(self.image_id, state, self.send_json)
+        self.bucket = TokenBucket(settings.ANYMASK_WS_RATE, settings.ANYMASK_WS_BURST)
+        self.decodes = DecodeSession(self.send_json, self.image_id)
+        self.claim_kept = -math.inf
+        self.presence_kept = time.monotonic()
+        self.background: set[asyncio.Future[None]] = set()
+        await self.channel_layer.group_add(project_group(self.project_id), self.channel_name)
+        await self.channel_layer.group_add(image_group(self.image_id), self.channel_name)
+        await self.accept()
+        self.closed = False
+        await self.send_json(hello)
+        self.embedding.watch()
+        viewers = await database_sync_to_async(presence.do_arrive)(
+            self.channel_name, self.image_id, self.user_id
+        )
+        await self._publish_presence(viewers)
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        if hasattr(self, "decodes"):
+            self.decodes.close()
+            self.embedding.close()
+        if hasattr(self, "project_id"):
+            viewers = await database_sync_to_async(presence.do_leave)(
+                self.channel_name, self.image_id
+            )
+            await self._publish_presence(viewers)
+            await self.channel_layer.group_discard(
+                project_group(self.project_id), self.channel_name
+            )
+            await self.channel_layer.group_discard(image_group(self.image_id), self.channel_name)
+
+    async def _publish_presence(self, viewers: list[str]) -> None:
+        event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}
+        await self.channel_layer.group_send(image_group(self.image_id), event)
+        await self.channel_layer.group_send(page_group(self.project_id), PAGE_NUDGE)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        if not self.closed:
+            await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def reply_error(self, seq: int | None, code: str, detail: str) -> None:
+        await self.send_json(error_reply(seq, code, detail))
+
+    # ---------------------------------------------------------------- requests
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closed:
+            return
+        if not self.bucket.take():
+            await self.reply_error(
+                None, "rate_limited", f"Slow down: at most {self.bucket.rate:g} messages a second."
+            )
+            return
+        if text_data is None:
+            await self.reply_error(None, "bad_json", "Binary frames are not accepted; send JSON.")
+            return
+        limit = settings.ANYMASK_WS_MAX_FRAME_BYTES
+        # A character is at most 4 bytes: count bytes only when it could matter.
+        if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
+            await self.reply_error(None, "too_large", f"Messages are limited to {limit} bytes.")
+            return
+        seq: int | None = None
+        try:
+            message = parse_frame(text_data)
+            seq = required_int(message, "seq", 0, MAX_SEQ)
+            kind = message.get("type")
+            handler = self.handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                raise Refusal("unknown_type", f"Unknown message type {str(kind)[:40]!r}.")
+            await handler(self, seq, message)
+        except Refusal as refusal:
+            await self.reply_error(seq, refusal.code, refusal.detail)
+        except Forbidden as forbidden:
+            await self.refuse(seq, str(forbidden))
+        except Exception:
+            logger.exception("labeling socket: %s failed on image %s", seq, self.image_id)
+            await self.reply_error(seq, "server_error", "Something went wrong; nothing was saved.")
+
+    async def refuse(self, seq: int | None, detail: str) -> None:
+        await self.reply_error(seq, "forbidden", detail)
+        self.closed = True
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    async def authorize(self, abilities: list[Ability], fresh: bool = True) -> Authorized:
+        """Access now, or `Forbidden`. Writes want `fresh` model instances; prompts and
+        pings take the one-query fingerprint check (`access`)."""
+        allowed = await database_sync_to_async(self.access)(fresh)
+        try:
+            allowed.access.require(abilities)
+        except PermissionDenied as denied:
+            raise Forbidden(str(denied)) from None
+        return allowed
+
+    async def on_ping(self, seq: int, message: dict[str, Any]) -> None:
+        await self.authorize([], fresh=False)
+        now = time.monotonic()
+        if now - self.presence_kept >= KEEP_ALIVE_SECONDS:
+            self.presence_kept = now
+            await database_sync_to_async(presence.do_touch)(self.channel_name)
+        await self.send_json({"type": "pong", "seq": seq})
+
+    def keep_claim(self) -> None:
+        """Work on the image keeps the user's claim on it live (at most a write a
+        minute, off the reply's path)."""
+        now = time.monotonic()
+        if now - self.claim_kept < KEEP_ALIVE_SECONDS:
+            return
+        self.claim_kept = now
+        touch = database_sync_to_async(do_touch_claim)(self.image_id, self.user_id)
+        task = asyncio.ensure_future(touch)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def on_prompt(self, seq: int, message: dict[str, Any]) -> None:
+        allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
+        self.keep_claim()
+        image = allowed.image
+        request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
+        try:  # checked now, so a bad prompt never supersedes a good one
+            request.prompt().check_bounds(image.height, image.width)
+        except PromptError as error:
+            raise Refusal("invalid_prompt", str(error)) from None
+        if image.embedding_status != EmbeddingStatus.READY:
+            await self.embedding.changed(image.embedding_status, image.embedding_error)
+            await self.send_json(
+                {"type": "pending", "seq": seq, "embedding": image.embedding_status}
+            )
+            return
+        await self.decodes.submit(request)
+
+    async def on_accept(self, seq: int, message: dict[str, Any]) -> None:
+        key = key_field(message)
+        index = int_field(message, "candidate", 0, MAX_CANDIDATE, optional=True)
+        if (index is None) == ("rle" not in message):
+            raise Refusal("invalid", "Give either `candidate` or `rle`.")
+        fields: dict[str, Any] = {
+            "client_key": key,
+            "category_id": int_field(message, "category", 1, MAX_ID, optional=True),
+            "clicks": int_field(message, "clicks", 0, MAX_CLICKS, optional=True),
+            "edit_seconds": number_field(message, "seconds", 0, MAX_SECONDS),
+            "origin": self.channel_name,
+        }
+        rle: Any = rle_field(message) if index is None else None
+        allowed = await self.authorize([Ability.ANNOTATE])
+        self.keep_claim()
+        # A retry (same key, maybe after a reconnect) gets the saved mask back even
+        # though this connection never saw the masks its candidate index refers to.
+        saved = await database_sync_to_async(database.accepted_reply)(allowed.image, key)
+        if saved is None:
+            if index is not None:
+                spec = allowed.access.project.model_spec
+                rle, score = await self.decodes.full_mask(index, spec)
+                fields.update(source=AnnotationSource.SAM, score=score)
+            else:
+                fields.update(source=AnnotationSource.MANUAL)
+            saved = await database_sync_to_async(database.accept)(
+                allowed.image, allowed.user, rle=rle, **fields
+            )
+        await self.send_json({"type": "saved", "seq": seq, "annotation": saved})
+
+    async def on_update(self, seq: int, message: dict[str, Any]) -> None:
+        annotation_id = required_int(message, "id", 1, MAX_ID)
+        fields: dict[str, Any] = {
+            "expected_version": required_int(message, "version", 1, MAX_VERSION)
+        }
+        if "category" in message:
+            fields["category_id"] = int_field(message, "category", 1, MAX_ID, optional=True)
+        if "rle" in message:
+            fields["rle"] = rle_field(message)
+        if "status" in message:
+            fields["status"] = message["status"]
+        if "review_comment" in message:
+            fields["review_comment"] = comment_field(message)
+        try:
+            needs = abilities_for_change(
+                shape="rle" in fields,
+                category="category_id" in fields,
+                status=fields.get("status", UNCHANGED),
+                comment="review_comment" in fields,
+            )
+        except UnsettableStatus as error:
+            raise Refusal("invalid", str(error)) from None
+        if not needs:
+            raise Refusal(
+                "invalid", "Give at least one of `category`, `rle`, `status` or `review_comment`."
+            )
+        allowed = await self.authorize(needs)
+        kind, annotation = await database_sync_to_async(database.update)(
+            allowed.image, annotation_id, allowed.user, origin=self.channel_name, **fields
+        )
+        await self.send_json({"type": kind, "seq": seq, "annotation": annotation})
+
+    async def on_delete(self, seq: int, message: dict[str, Any]) -> None:
+        annotation_id = required_int(message, "id", 1, MAX_ID)
+        version = required_int(message, "version", 1, MAX_VERSION)
+        allowed = await self.authorize([Ability.ANNOTATE])
+        current = await database_sync_to_async(database.delete)(
+            allowed.image,
+            annotation_id,
+            allowed.user,
+            expected_version=version,
+            origin=self.channel_name,
+        )
+        if current is not None:
+            await self.send_json({"type": "conflict", "seq": seq, "annotation": current})
+        else:
+            await self.send_json({"type": "deleted", "seq": seq, "id": annotation_id})
+
+    handlers = {
+        "ping": on_ping,
+        "prompt": on_prompt,
+        "accept": on_accept,
+        "update": on_update,
+        "delete": on_delete,
+    }
+
+    # ------------------------------------------------------------------ pushes
+    async def image_status(self, event: dict[str, Any]) -> None:
+        if event.get("image") == self.image_id and "embedding" in event:
+            await self.embedding.changed(event["embedding"], event.get("error", ""))
+
+    async def image_presence(self, event: dict[str, Any]) -> None:
+        if event.get("image") == self.image_id:
+            await self.send_json({"type": "presence", "viewers": event.get("viewers", [])})
+
+    async def annotation_created(self, event: dict[str, Any]) -> None:
+        await self._relay(event, annotation=event.get("annotation"))
+
+    async def annotation_updated(self, event: dict[str, Any]) -> None:
+        await self._relay(event, annotation=event.get("annotation"))
+
+    async def annotation_deleted(self, event: dict[str, Any]) -> None:
+        await self._relay(event, id=event.get("id"))
+
+    async def annotation_imported(self, event: dict[str, Any]) -> None:
+        await self._relay(event, annotations=event.get("annotations"))
+
+    async def _relay(self, event: dict[str, Any], **body: Any) -> None:
+        # Events come through the image's group, but stay checked against the image;
+        # the socket that made a change already has its reply.
+        if event.get("image") != self.image_id or event.get("origin") == self.channel_name:
+            return
+        await self.send_json({"type": event["type"], **body, "by": event.get("by")})

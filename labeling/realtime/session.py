@@ -1,0 +1,165 @@
+"""One labeling socket's decoding: the decode pool, latest-wins, refinement state.
+
+Decoding is CPU (or GPU) work of tens of milliseconds, so it never runs on the event
+loop: every web process has one pool of `ANYMASK_DECODE_THREADS` threads shared by
+all of its sockets. A socket has at most one job in the pool at a time (a session
+keeps only the latest waiting prompt), so the pool's queue is bounded by the number
+of sockets, never by how fast anyone clicks.
+
+A session keeps what it last answered (`Decoded`, plain data, with the spec and
+image content it was made for): `refine` feeds a candidate's low-res logits back
+as the next prompt's mask, and `accept` turns a candidate into its full-size mask.
+The engine objects themselves (model, embedding) are never held here; the pool's
+jobs look them up in the engine's model cache and the embedding LRU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from inference import EncodedMask, PromptError
+from labeling import embedding_store
+from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
+
+if TYPE_CHECKING:
+    from inference import Candidate, Decoded, Prompt
+
+logger = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    """The process's decode pool, created at first use (not at import: no side effects)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from inference import share_cores
+
+            threads = settings.ANYMASK_DECODE_THREADS
+            share_cores(threads, settings.ANYMASK_TORCH_THREADS)
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
+        return _pool
+
+
+def decode_job(spec: str, sha256: str, prompt: Prompt, max_side: int | None) -> Decoded:
+    """Runs in the decode pool: the model and embedding (both cached), then the decode."""
+    from inference import load_model
+
+    model = load_model(spec)
+    return model.decode(embedding_store.require(model, sha256), prompt, max_side)
+
+
+def full_mask_job(spec: str, sha256: str, low_res_logits: Any) -> EncodedMask:
+    """Runs in the decode pool: a kept candidate's mask at the image's full size."""
+    from inference import load_model
+
+    model = load_model(spec)
+    return model.full_mask(embedding_store.require(model, sha256), low_res_logits)
+
+
+@dataclass(frozen=True)
+class LatestMasks:
+    """The socket's latest `masks` reply, and the model and image it was made with."""
+
+    spec: str
+    sha256: str
+    decoded: Decoded
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class DecodeSession:
+    """Latest-wins decoding for one socket; `send` delivers a reply frame."""
+
+    def __init__(self, send: Send, image_id: int) -> None:
+        self._send, self.image_id = send, image_id
+        self.waiting: PromptRequest | None = None
+        self.latest: LatestMasks | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def submit(self, request: PromptRequest) -> None:
+        """Queue a checked prompt. A prompt still waiting is answered `superseded` and
+        never decoded; a hover preview never pushes out a real prompt (it is the one
+        dropped)."""
+        if request.hover and self.waiting is not None and not self.waiting.hover:
+            await self._send({"type": "superseded", "seq": request.seq})
+            return
+        if self.waiting is not None:
+            await self._send({"type": "superseded", "seq": self.waiting.seq})
+        self.waiting = request
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._decode_waiting())
+
+    async def _decode_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.waiting is not None and not self.closed:
+            request, self.waiting = self.waiting, None
+            try:
+                mask_logits = None
+                if request.refine is not None:  # resolved now: the latest masks so far
+                    mask_logits = self.candidate(request.refine, request.spec).low_res_logits
+                decoded = await loop.run_in_executor(
+                    pool(),
+                    decode_job,
+                    request.spec,
+                    request.sha256,
+                    request.prompt(mask_logits),
+                    request.preview_max_side,
+                )
+            except Refusal as refusal:
+                await self._send(error_reply(request.seq, refusal.code, refusal.detail))
+                continue
+            except PromptError as error:
+                await self._send(error_reply(request.seq, "invalid_prompt", str(error)))
+                continue
+            except embedding_store.EmbeddingUnavailable as error:
+                logger.warning("image %s: embedding unavailable: %s", self.image_id, error)
+                detail = "This image's embedding could not be read."
+                await self._send(error_reply(request.seq, "server_error", detail))
+                continue
+            except Exception:
+                logger.exception("decoding a prompt for image %s failed", self.image_id)
+                await self._send(error_reply(request.seq, "server_error", "Decoding failed."))
+                continue
+            if not request.hover:
+                self.latest = LatestMasks(request.spec, request.sha256, decoded)
+            await self._send(masks_reply(request.seq, decoded, hover=request.hover))
+
+    def candidate(self, index: int, spec: str) -> Candidate:
+        """Candidate `index` of the latest masks, made with the project's model `spec`."""
+        latest = self.latest
+        if latest is None or latest.spec != spec or index >= len(latest.decoded):
+            raise Refusal("not_found", f"There is no candidate {index} in the latest masks.")
+        return latest.decoded[index]
+
+    async def full_mask(self, index: int, spec: str) -> tuple[EncodedMask, float]:
+        """Candidate `index` of the latest masks at full size, and its score. A
+        candidate decoded at full size already is that mask; a preview's is decoded
+        again from its logits, in the pool."""
+        candidate = self.candidate(index, spec)
+        latest = self.latest
+        assert latest is not None
+        score = round(candidate.score, 4)
+        if latest.decoded.shown == latest.decoded.size:
+            return EncodedMask(candidate.rle, candidate.area, candidate.bbox), score
+        mask = await asyncio.get_running_loop().run_in_executor(
+            pool(), full_mask_job, spec, latest.sha256, candidate.low_res_logits
+        )
+        return mask, score

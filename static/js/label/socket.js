@@ -1,6 +1,6 @@
 // The labeling websocket (docs/protocol.md): numbered requests, pushes, and
 // reconnection with exponential backoff. The socket knows nothing of masks; the
-// page decides what to resend after a reconnect (see main.js, on "hello").
+// page decides what to resend after a reconnect (see messages.js, on "hello").
 import { CLOSE_FORBIDDEN } from "../close_codes.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];

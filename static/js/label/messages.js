@@ -16,8 +16,11 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
     state.overlays.clear();
     state.requests.clear();
-    state.canAnnotate = hello.user.role === "admin" || hello.user.role === "annotator";
-    state.canReview = hello.user.role === "admin" || hello.user.role === "reviewer";
+    // What the role may do and the server's bounds come from the server: the page
+    // keeps no role table or limit of its own.
+    state.canAnnotate = hello.abilities.includes("annotate");
+    state.canReview = hello.abilities.includes("review");
+    state.limits = hello.limits;
     state.username = hello.user.username;
     ui.setEmbedding(hello.image.embedding);
     if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;

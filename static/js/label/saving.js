@@ -141,7 +141,8 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       // The annotator sees this next to the mask; cancelling the prompt changes nothing.
       const reason = window.prompt(`Why is mask #${id} rejected? Its annotator sees this.`, ann.review_comment || "");
       if (reason === null) return;
-      message.review_comment = reason.slice(0, 2000);
+      // Cut to the server's limit (from hello); were it unknown, the server decides.
+      message.review_comment = reason.slice(0, state.limits.max_review_comment ?? undefined);
     }
     request(message, { kind: "update", id });
   }

@@ -10,9 +10,12 @@ export function createState(info) {
   return Object.seal({
     width: Number(info.width),
     height: Number(info.height),
+    // From the page until the socket's hello, then from hello's abilities.
     canAnnotate: info.canAnnotate === "true",
-    canReview: false, // set from the socket's hello
+    canReview: false,
     username: null, // set from hello; presence leaves this user out
+    // The server's bounds, from hello (docs/protocol.md); unknown until then.
+    limits: { max_points: null, max_frame_bytes: null, max_review_comment: null },
     tool: "point",
     brush: 12,
     opacity: 0.45,

@@ -3,6 +3,8 @@
 // a viewer) and the page then fetches the small status JSON again. Polling stays as
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
+import { CLOSE_FORBIDDEN } from "./close_codes.js";
+
 const counts = document.getElementById("counts");
 const POLL_FAST_MS = 1500;
 const POLL_SLOW_MS = 10000;
@@ -92,7 +94,7 @@ function listen(delay = 1000) {
   ws.addEventListener("close", (event) => {
     pollMs = POLL_FAST_MS;
     counts.dataset.live = "off";
-    if (event.code === 4403) return; // no longer a member: the next poll says so
+    if (event.code === CLOSE_FORBIDDEN) return; // no longer a member: the next poll says so
     setTimeout(() => listen(Math.min(delay * 2, 30000)), delay);
   });
 }

@@ -1,4 +1,4 @@
-// Every shortcut in one table: the key handler in main.js dispatches on `id`, and
+// Every shortcut in one table: the key handler in commands.js dispatches on `id`, and
 // the help overlay (?) is rendered from the same rows, so they cannot disagree.
 
 export const SHORTCUTS = [

@@ -1,6 +1,7 @@
 // The labeling websocket (docs/protocol.md): numbered requests, pushes, and
 // reconnection with exponential backoff. The socket knows nothing of masks; the
-// page decides what to resend after a reconnect (see main.js, on "hello").
+// page decides what to resend after a reconnect (see messages.js, on "hello").
+import { CLOSE_FORBIDDEN } from "../close_codes.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_MS = 20000;
@@ -49,8 +50,8 @@ export class LabelSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      // 4403: access was withdrawn. Retrying cannot help; the user must act.
-      if (event.code === 4403) {
+      // Access was withdrawn. Retrying cannot help; the user must act.
+      if (event.code === CLOSE_FORBIDDEN) {
         this.onState("refused", 0);
         return;
       }

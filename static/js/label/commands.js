@@ -1,0 +1,177 @@
+// What the user can do: the keyboard shortcuts (keys.js names them), the buttons and
+// inputs of the tool bar, sidebar and status bar, the pointer on the canvas
+// (tools.js), and leaving the image (previous / next / submit), which never drops
+// masks still being saved. Each command calls into the module that does the work.
+import { renderHelp, shortcutFor } from "./keys.js";
+import { inside } from "./state.js";
+import { attachPointer, isTyping } from "./tools.js";
+
+const BRUSH_MIN = 1;
+const BRUSH_MAX = 200;
+
+/**
+ * @param {{state: object, root: HTMLElement, viewer: import("./viewer.js").Viewer,
+ *   socket: import("./socket.js").LabelSocket,
+ *   undo: ReturnType<import("./undo.js").createUndo>,
+ *   ui: ReturnType<import("./rendering.js").createRendering>,
+ *   prompting: ReturnType<import("./prompting.js").createPrompting>,
+ *   brush: ReturnType<import("./brush.js").createBrush>,
+ *   saving: ReturnType<import("./saving.js").createSaving>}} page
+ */
+export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving }) {
+  const $ = (selector) => root.querySelector(selector);
+  const info = root.dataset;
+
+  function setTool(tool) {
+    state.tool = tool;
+    for (const button of root.querySelectorAll("[data-tool]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
+    }
+    viewer.canvas.dataset.tool = tool;
+    if (tool !== "point") prompting.clearHover();
+    if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
+    viewer.redraw();
+  }
+
+  function setBrush(size) {
+    state.brush = Math.max(BRUSH_MIN, Math.min(BRUSH_MAX, Math.round(size)));
+    $("#brush-size").value = String(state.brush);
+    $("#brush-size-value").textContent = `${state.brush} px`;
+  }
+
+  function chooseCategory(index) {
+    const category = state.categories[index];
+    if (!category) return;
+    state.category = category.id;
+    ui.renderCategory();
+    ui.say(`Category: ${category.name}`);
+  }
+
+  /** May the page leave this image now? Never with masks still being saved. */
+  function mayLeave() {
+    if (state.outbox.size) {
+      ui.say("Still saving; the page will move on once your masks are stored.", "warn");
+      return false;
+    }
+    return !state.current || window.confirm("Leave this image and discard the unsaved mask?");
+  }
+
+  function go(which) {
+    const url = info[`${which}Url`];
+    if (url && mayLeave()) window.location.assign(url);
+  }
+
+  function submitImage() {
+    const form = $("#submit-image");
+    if (form && mayLeave()) form.submit();
+  }
+
+  function onKey(event) {
+    const help = $("#help");
+    if (help.open) return; // the dialog handles Esc itself
+    if (isTyping(event.target) && event.key !== "Escape") return;
+    const id = shortcutFor(event);
+    if (!id) return;
+    const [name, arg] = id.split(":");
+    const actions = {
+      "tool-point": () => setTool("point"),
+      "tool-box": () => setTool("box"),
+      "tool-brush": () => setTool("brush"),
+      "tool-eraser": () => setTool("eraser"),
+      "brush-smaller": () => setBrush(state.brush / 1.25),
+      "brush-larger": () => setBrush(state.brush * 1.25 + 1),
+      cycle: () => prompting.cycleCandidate(1),
+      "cycle-back": () => prompting.cycleCandidate(-1),
+      candidate: () => prompting.pickCandidate(Number(arg) - 1),
+      category: () => chooseCategory(Number(arg) - 1),
+      accept: saving.accept,
+      discard: () => { if (isTyping(event.target)) event.target.blur(); prompting.discard(); },
+      delete: () => { if (state.selected !== null) saving.removeAnnotation(state.selected); },
+      hover: () => prompting.setHover(!state.hover.enabled),
+      overlays: () => { state.showSaved = !state.showSaved; $("#show-saved").checked = state.showSaved; ui.renderLayers(); },
+      fit: () => viewer.fit(),
+      "zoom-in": () => viewer.zoomCentre(1.25),
+      "zoom-out": () => viewer.zoomCentre(0.8),
+      undo: () => { if (!undo.undo()) ui.say("Nothing to undo."); },
+      redo: () => { if (!undo.redo()) ui.say("Nothing to redo."); },
+      prev: () => go("prev"),
+      next: () => go("next"),
+      "next-unlabeled": () => go("nextUnlabeled"),
+      submit: submitImage,
+      help: () => help.showModal(),
+    };
+    const action = actions[name];
+    if (!action) return;
+    event.preventDefault();
+    action();
+  }
+
+  /** The cursor moved to (x, y) in the image, or off it (x null). */
+  function onPointerMove(x, y) {
+    const pos = $("#cursor-pos");
+    if (x === null || !inside(state, x, y)) {
+      pos.textContent = "";
+      viewer.marks.cursor = null;
+    } else {
+      pos.textContent = `${Math.floor(x)}, ${Math.floor(y)}`;
+      viewer.marks.cursor = state.tool === "brush" || state.tool === "eraser"
+        ? { x, y, r: state.brush, erase: state.tool === "eraser" } : null;
+    }
+    if (state.tool === "brush" || state.tool === "eraser") viewer.redraw();
+    prompting.hoverAt(x, y);
+  }
+
+  /** Attach every listener: buttons, inputs, keys, the pointer, leaving the page. */
+  function wire() {
+    renderHelp($("#help-body"));
+    for (const button of root.querySelectorAll("[data-tool]")) {
+      button.addEventListener("click", () => setTool(button.dataset.tool));
+    }
+    $("#brush-size").addEventListener("input", (e) => setBrush(Number(e.target.value)));
+    $("#opacity").addEventListener("input", (e) => {
+      state.opacity = Number(e.target.value) / 100;
+      ui.renderLayers();
+    });
+    $("#show-saved").addEventListener("change", (e) => { state.showSaved = e.target.checked; ui.renderLayers(); });
+    $("#hover-preview").checked = state.hover.enabled;
+    $("#hover-preview").addEventListener("change", (e) => prompting.setHover(e.target.checked));
+    $("#category").addEventListener("change", (e) => {
+      state.category = e.target.value ? Number(e.target.value) : null;
+      ui.renderCategory();
+      e.target.blur(); // hand the keyboard back to the canvas shortcuts
+    });
+    $("#accept").addEventListener("click", saving.accept);
+    $("#discard").addEventListener("click", prompting.discard);
+    $("#undo").addEventListener("click", () => undo.undo());
+    $("#redo").addEventListener("click", () => undo.redo());
+    $("#fit").addEventListener("click", () => viewer.fit());
+    $("#zoom-in").addEventListener("click", () => viewer.zoomCentre(1.25));
+    $("#zoom-out").addEventListener("click", () => viewer.zoomCentre(0.8));
+    $("#help-open").addEventListener("click", () => $("#help").showModal());
+    $("#help-close").addEventListener("click", () => $("#help").close());
+    $("#retry").addEventListener("click", () => socket.retryNow());
+    for (const link of root.querySelectorAll("[data-go]")) {
+      link.addEventListener("click", (event) => { event.preventDefault(); go(link.dataset.go); });
+    }
+    $("#submit-image")?.addEventListener("submit", (event) => { if (!mayLeave()) event.preventDefault(); });
+    window.addEventListener("keydown", onKey);
+    window.addEventListener("beforeunload", (event) => {
+      if (state.outbox.size) event.preventDefault(); // unsaved masks: ask before leaving
+    });
+    attachPointer(viewer, {
+      tool: () => state.tool,
+      point: prompting.addPoint,
+      box: prompting.setBox,
+      strokeStart: brush.strokeStart,
+      strokeMove: brush.paintTo,
+      strokeEnd: brush.strokeEnd,
+      hover: onPointerMove,
+    });
+    // Show the zoom level without hooking every zoom call site.
+    const zoom = $("#zoom-level");
+    const drawn = viewer.draw.bind(viewer);
+    viewer.draw = () => { drawn(); zoom.textContent = `${Math.round(viewer.scale * 100)}%`; };
+  }
+
+  return { wire, setTool, setBrush };
+}

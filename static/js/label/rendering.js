@@ -1,0 +1,213 @@
+// Drawing the page from state: the canvas layers (saved masks, masks still being
+// saved, the mask being made, the hover preview), the mask list, the candidate
+// thumbnails, the category picker, and the status bar (connection, embedding,
+// presence, messages). It changes no state but what it draws from (the selection,
+// the embedding status, overlay caches); what a click in the list or on a candidate
+// does is the caller's, passed in as `on`.
+import { renderAnnotationList, colourOf } from "./annotations.js";
+import { overlayFromMask, overlayFromRLE } from "./overlay.js";
+import { currentMask } from "./state.js";
+
+const CURRENT_COLOUR = "#ffd400";
+const MESSAGE_MS = 6000; // how long a message other than an error stays
+
+const EMBEDDING_TEXT = {
+  pending: "Image queued for the model", running: "Preparing image…",
+  ready: "Model ready", failed: "Model failed on this image",
+};
+
+/**
+ * @param {{state: object, root: HTMLElement, viewer: import("./viewer.js").Viewer}} page
+ * @param {{pickCandidate: Function, setCategoryOf: Function, removeAnnotation: Function,
+ *   setStatusOf: Function, acceptProposal: Function}} on what the page's controls do
+ */
+export function createRendering({ state, root, viewer }, on) {
+  const $ = (selector) => root.querySelector(selector);
+  let sayTimer = 0;
+
+  /** Redraw everything that shows the mask being made. */
+  function refreshCurrent() {
+    const mask = currentMask(state);
+    const c = state.current;
+    state.currentOverlay = mask
+      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff")
+      : null;
+    viewer.marks.points = c ? c.points : [];
+    viewer.marks.labels = c ? c.labels : [];
+    viewer.marks.box = c ? c.box : null;
+    root.dataset.maskArea = mask ? String(mask.area()) : "0";
+    root.dataset.maskWidth = mask ? String(mask.width) : "0"; // a preview's, for large images
+    renderCandidates();
+    renderLayers();
+    updateAcceptButton();
+  }
+
+  function renderLayers() {
+    const layers = [];
+    const editing = state.current && state.current.target ? state.current.target.id : null;
+    if (state.showSaved) {
+      for (const ann of state.annotations.values()) {
+        if (state.hidden.has(ann.id) || ann.id === editing) continue;
+        const colour = colourOf(ann.category, state.categories);
+        const key = `${ann.version}:${colour}`;
+        let cached = state.overlays.get(ann.id);
+        if (!cached || cached.key !== key) {
+          cached = { key, overlay: overlayFromRLE(ann.rle, ann.bbox, colour) };
+          state.overlays.set(ann.id, cached);
+        }
+        layers.push({ overlay: cached.overlay, alpha: state.opacity, outline: true, highlight: ann.id === state.selected });
+      }
+    }
+    for (const item of state.outbox.values()) {
+      // Masks waiting for the server stay drawn, so nothing seems lost while offline.
+      if (!item.overlay) item.overlay = overlayFromMask(item.mask, state.width, state.height, colourOf(item.category, state.categories));
+      layers.push({ overlay: item.overlay, alpha: state.opacity, outline: true });
+    }
+    if (state.currentOverlay) {
+      layers.push({ overlay: state.currentOverlay, alpha: Math.max(0.35, state.opacity), outline: true });
+    } else if (state.hover.overlay) {
+      layers.push({ overlay: state.hover.overlay, alpha: 0.3, outline: true });
+    }
+    viewer.layers = layers;
+    viewer.draw();
+    root.dataset.annotations = String(state.annotations.size);
+  }
+
+  function renderList() {
+    renderAnnotationList($("#annotation-list"), {
+      annotations: state.annotations,
+      pending: [...state.outbox.values()],
+      categories: state.categories,
+      hidden: state.hidden,
+      selected: state.selected,
+      canEdit: state.canAnnotate,
+      canReview: state.canReview,
+    }, {
+      select: (id) => select(state.selected === id ? null : id),
+      category: on.setCategoryOf,
+      toggle: (id) => {
+        if (state.hidden.has(id)) state.hidden.delete(id); else state.hidden.add(id);
+        renderLayers();
+        renderList();
+      },
+      remove: on.removeAnnotation,
+      review: on.setStatusOf,
+      acceptProposal: on.acceptProposal,
+    });
+    $("#annotation-count").textContent = String(state.annotations.size);
+  }
+
+  function select(id) {
+    state.selected = id;
+    renderLayers();
+    renderList();
+    if (id !== null) say(`Mask #${id} selected: brush (D) or eraser (E) edit it, Delete removes it.`);
+  }
+
+  function renderCandidates() {
+    const box = $("#candidates");
+    box.replaceChildren();
+    const c = state.current;
+    const list = c ? c.candidates : [];
+    list.forEach((candidate, i) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "candidate";
+      button.setAttribute("aria-pressed", String(i === c.chosen && !c.edited));
+      button.title = `Candidate ${i + 1} (key ${i + 1})`;
+      button.append(thumbnail(candidate.mask));
+      const label = document.createElement("span");
+      label.textContent = `${i + 1} · ${candidate.score.toFixed(2)}`;
+      button.append(label);
+      button.addEventListener("click", () => on.pickCandidate(i));
+      box.append(button);
+    });
+    $("#candidates-empty").hidden = list.length > 0;
+    $("#edited-note").hidden = !(c && c.edited);
+  }
+
+  function renderCategory() {
+    const picker = $("#category");
+    picker.replaceChildren(new Option("(no category)", ""));
+    state.categories.forEach((c, i) => {
+      picker.append(new Option(`${i < 9 ? `${i + 1}. ` : ""}${c.name}`, String(c.id)));
+    });
+    picker.value = state.category === null ? "" : String(state.category);
+    const swatch = $("#category-swatch");
+    swatch.style.background = colourOf(state.category, state.categories);
+  }
+
+  function updateAcceptButton() {
+    $("#accept").disabled = !currentMask(state) || !state.canAnnotate;
+    $("#discard").disabled = !state.current;
+  }
+
+  function setBusy(busy) {
+    root.classList.toggle("busy", busy);
+    root.dataset.busy = String(busy);
+  }
+
+  /** Who else has this image open (the socket pushes it as people come and go). */
+  function showPresence(viewers) {
+    const others = viewers.filter((name) => name !== state.username);
+    const el = $("#presence");
+    el.hidden = others.length === 0;
+    el.textContent = others.length ? `Also here: ${others.join(", ")}` : "";
+  }
+
+  function setEmbedding(status, error) {
+    state.embedding = status;
+    const el = $("#embedding-status");
+    el.dataset.state = status;
+    el.textContent = EMBEDDING_TEXT[status] || status;
+    el.title = error || "";
+    if (status === "failed") say(`The model could not process this image${error ? `: ${error}` : ""}. Brush and eraser still work.`, "error");
+  }
+
+  /** The connection pill: "connecting" | "open" | "closed" (retry in `wait` ms) | "refused". */
+  function showConnection(stateName, wait) {
+    const el = $("#connection-status");
+    el.dataset.state = stateName;
+    root.dataset.connection = stateName;
+    const text = {
+      connecting: "Connecting…",
+      open: "Connected",
+      closed: `Offline, retrying in ${Math.ceil(wait / 1000)} s`,
+      refused: "Access withdrawn: reload the page",
+    };
+    el.textContent = text[stateName];
+  }
+
+  /** A status-bar message; tone "info" | "ok" | "warn" | "error" (errors stay). */
+  function say(text, tone = "info") {
+    const el = $("#message");
+    el.textContent = text;
+    el.dataset.tone = tone;
+    clearTimeout(sayTimer);
+    if (text && tone !== "error") sayTimer = setTimeout(() => { el.textContent = ""; }, MESSAGE_MS);
+  }
+
+  return {
+    refreshCurrent, renderLayers, renderList, select, renderCategory,
+    setBusy, showPresence, setEmbedding, showConnection, say,
+  };
+}
+
+/** A candidate's thumbnail: the mask in yellow on slate, at most 64 px a side. */
+function thumbnail(mask) {
+  const side = 64;
+  const s = side / Math.max(mask.width, mask.height);
+  const w = Math.max(1, Math.round(mask.width * s));
+  const h = Math.max(1, Math.round(mask.height * s));
+  const small = mask.width > w ? mask.resized(w, h) : mask;
+  const canvas = document.createElement("canvas");
+  canvas.width = small.width;
+  canvas.height = small.height;
+  const image = new ImageData(small.width, small.height);
+  for (let i = 0; i < small.data.length; i += 1) {
+    const on = small.data[i];
+    image.data.set(on ? [255, 212, 0, 255] : [40, 48, 62, 255], i * 4);
+  }
+  canvas.getContext("2d").putImageData(image, 0, 0);
+  return canvas;
+}

@@ -1,0 +1,183 @@
+// Storing masks: accept (a new mask, or the edit of a saved one), the outbox that
+// keeps new masks under their idempotency keys until the server says "saved" and
+// resends them after a reconnect, updates (category, status, accepting a proposal,
+// a review verdict), deletes, and the replies: saved, conflict, deleted, error. Also
+// the page's copy of the saved masks (upsert / forget), which pushes change too.
+import { currentMask, newCurrent } from "./state.js";
+
+/**
+ * @param {{state: object, root: HTMLElement, socket: import("./socket.js").LabelSocket,
+ *   undo: ReturnType<import("./undo.js").createUndo>,
+ *   ui: ReturnType<import("./rendering.js").createRendering>,
+ *   changelog: {refresh: Function}, requireAnnotate: () => boolean}} page
+ */
+export function createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate }) {
+  const $ = (selector) => root.querySelector(selector);
+
+  function accept() {
+    if (!requireAnnotate()) return;
+    const c = state.current;
+    const mask = currentMask(state);
+    if (!c || !mask) {
+      ui.say("Nothing to accept yet: click on an object first.", "warn");
+      return;
+    }
+    if (!mask.area()) {
+      ui.say("The mask is empty; draw or click to add to it, or press Esc.", "warn");
+      return;
+    }
+    if (state.categories.length && state.category === null) {
+      ui.say("Pick a category first (Alt+1…9 or the list).", "warn");
+      $("#category").focus();
+      return;
+    }
+    if (c.target) {
+      const rle = mask.resized(state.width, state.height).toRLE();
+      request({ type: "update", id: c.target.id, version: c.target.version, rle, category: state.category },
+        { kind: "update", id: c.target.id });
+    } else {
+      const key = crypto.randomUUID();
+      const base = { type: "accept", key, category: state.category, clicks: c.clicks,
+        seconds: Math.round((performance.now() - c.started) / 100) / 10 };
+      const full = c.edited ? c.edited : null;
+      const message = c.fromServer && !c.edited ? { ...base, candidate: c.chosen }
+        : { ...base, rle: (full || mask.resized(state.width, state.height)).toRLE() };
+      // Kept until the server confirms: a reconnect resends it under the same key.
+      // `overlay` is drawn lazily by rendering.js.
+      state.outbox.set(key, { base, mask, category: state.category, sent: message, overlay: null });
+      const seq = socket.send(message);
+      if (seq !== null) state.requests.set(seq, { kind: "accept", key });
+      else ui.say("Offline: the mask will be saved when the connection is back.", "warn");
+    }
+    state.current = null;
+    state.promptSeq = null;
+    undo.clear();
+    ui.refreshCurrent();
+    ui.renderList();
+  }
+
+  /** Send a request whose reply needs `context`; false (and says so) when offline. */
+  function request(message, context) {
+    const seq = socket.send(message);
+    if (seq === null) {
+      ui.say("Offline: reconnecting… try again in a moment.", "error");
+      return false;
+    }
+    state.requests.set(seq, context);
+    return true;
+  }
+
+  function resendOutbox() {
+    for (const [key, item] of state.outbox) {
+      // A new connection has no `masks` reply to pick from, so send the pixels.
+      const rle = item.mask.resized(state.width, state.height).toRLE();
+      const seq = socket.send({ ...item.base, rle });
+      if (seq !== null) state.requests.set(seq, { kind: "accept", key });
+    }
+  }
+
+  function onSaved(reply) {
+    const context = state.requests.get(reply.seq);
+    state.requests.delete(reply.seq);
+    if (context && context.kind === "accept") state.outbox.delete(context.key);
+    upsert(reply.annotation); // redraws, now without the pending copy
+    ui.say(context && context.kind === "accept" ? `Saved mask #${reply.annotation.id}.` : `Updated mask #${reply.annotation.id}.`, "ok");
+    ui.renderList();
+  }
+
+  function onConflict(reply) {
+    state.requests.delete(reply.seq);
+    upsert(reply.annotation);
+    ui.say(`Mask #${reply.annotation.id} was changed by ${reply.annotation.updated_by || "someone else"}; showing their version. Re-apply your change if it still makes sense.`, "error");
+    ui.renderList();
+  }
+
+  function onDeleted(reply) {
+    state.requests.delete(reply.seq);
+    forget(reply.id);
+    ui.say(`Deleted mask #${reply.id}.`, "ok");
+  }
+
+  function onError(reply) {
+    const context = state.requests.get(reply.seq);
+    state.requests.delete(reply.seq);
+    if (reply.seq === state.promptSeq) {
+      state.promptSeq = null;
+      ui.setBusy(false);
+    }
+    if (context && context.kind === "accept") {
+      // Never lose work: put the refused mask back so it can be fixed and re-sent.
+      const item = state.outbox.get(context.key);
+      state.outbox.delete(context.key);
+      if (item && !state.current) {
+        state.current = newCurrent();
+        state.current.edited = item.mask.resized(state.width, state.height);
+        ui.refreshCurrent();
+      }
+    }
+    ui.say(`${reply.detail || "The server refused that."} (${reply.code})`, "error");
+    ui.renderList();
+  }
+
+  function setCategoryOf(id, category) {
+    const ann = state.annotations.get(id);
+    if (!ann || !requireAnnotate()) return;
+    request({ type: "update", id, version: ann.version, category }, { kind: "update", id });
+  }
+
+  function acceptProposal(id) {
+    const ann = state.annotations.get(id);
+    if (!ann || !requireAnnotate()) return;
+    const fields = { status: "draft", ...(state.category ? { category: state.category } : {}) };
+    request({ type: "update", id, version: ann.version, ...fields }, { kind: "update", id });
+  }
+
+  /** A reviewer's verdict; a rejection asks for the reason the annotator will see. */
+  function setStatusOf(id, status) {
+    const ann = state.annotations.get(id);
+    if (!ann || !state.canReview) return;
+    const message = { type: "update", id, version: ann.version, status };
+    if (status === "rejected") {
+      // The annotator sees this next to the mask; cancelling the prompt changes nothing.
+      const reason = window.prompt(`Why is mask #${id} rejected? Its annotator sees this.`, ann.review_comment || "");
+      if (reason === null) return;
+      // Cut to the server's limit (from hello); were it unknown, the server decides.
+      message.review_comment = reason.slice(0, state.limits.max_review_comment ?? undefined);
+    }
+    request(message, { kind: "update", id });
+  }
+
+  function removeAnnotation(id) {
+    const ann = state.annotations.get(id);
+    if (!ann || !requireAnnotate()) return;
+    if (!window.confirm(`Delete mask #${id}? This cannot be undone.`)) return;
+    request({ type: "delete", id, version: ann.version }, { kind: "delete", id });
+  }
+
+  /** A saved mask, new or changed (by this page or anyone else). */
+  function upsert(ann) {
+    state.annotations.set(ann.id, ann);
+    ui.renderLayers();
+    changelog.refresh();
+  }
+
+  /** A saved mask is gone (deleted here or by anyone else). */
+  function forget(id) {
+    changelog.refresh();
+    state.annotations.delete(id);
+    state.overlays.delete(id);
+    state.hidden.delete(id);
+    if (state.selected === id) state.selected = null;
+    if (state.current && state.current.target && state.current.target.id === id) {
+      ui.say(`Mask #${id} was deleted while you edited it; your edit is now a new mask.`, "warn");
+      state.current.target = null;
+    }
+    ui.renderLayers();
+    ui.renderList();
+  }
+
+  return {
+    accept, resendOutbox, onSaved, onConflict, onDeleted, onError,
+    setCategoryOf, acceptProposal, setStatusOf, removeAnnotation, upsert, forget,
+  };
+}

@@ -65,16 +65,17 @@ def _remember(key: str, embedding: Embedding) -> Embedding:
     return embedding
 
 
-def read(model: SegmentationModel, sha256: str) -> Embedding | None:
+def read(model: SegmentationModel, sha256: str, *, cached: bool = True) -> Embedding | None:
     """The stored embedding of the image with content `sha256` for `model`, from the
     LRU or storage; None when none is stored. Raises `EmbeddingError` when the stored
-    blob is corrupt or does not fit the model."""
+    blob is corrupt or does not fit the model. `cached=False` reads storage itself
+    (what is stored now, for the embedding job's "is it there?")."""
     key = storage_key(sha256, model.spec)
     with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None:
+        found = _cache.get(key) if cached else None
+        if found is not None:
             _cache.move_to_end(key)
-            return cached
+            return found
     data = read_stored(key)
     if data is None:
         return None

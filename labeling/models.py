@@ -299,6 +299,17 @@ class Job(models.Model):
         abstract = True
         ordering = ["-created_at", "-id"]
 
+    def progress_json(self) -> dict[str, Any]:
+        """What every job's page row shows, whatever the job: its id, state, progress."""
+        return {"id": self.pk, "status": self.status, "done": self.done, "total": self.total}
+
+    def origin_json(self) -> dict[str, Any]:
+        """When the job was asked for, and by whom (a username)."""
+        return {
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by.username if self.created_by else None,
+        }
+
 
 class SegmentationFormat(models.TextChoices):
     RLE = "rle", "RLE"

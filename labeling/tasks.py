@@ -46,26 +46,14 @@ def compute_embedding(self: Any, image_id: int) -> str:
     retry_backoff=5,
     max_retries=3,
 )
-def auto_segment(
-    image_id: int,
-    *,
-    points_per_side: int = 32,
-    pred_iou_thresh: float | None = None,
-    stability_score_thresh: float = 0.95,
-    min_region_area: int = 100,
-) -> int:
+def auto_segment(image_id: int, **filters: Any) -> int:
     """SAM's "segment everything" on one image; its masks replace the image's earlier
-    machine proposals (status proposed, source auto). Returns how many were stored."""
+    machine proposals (status proposed, source auto). Returns how many were stored.
+    `filters`: `propose_for_image`'s keyword arguments (points per side, thresholds)."""
     image = Image.objects.select_related("project").filter(pk=image_id).first()
     if image is None:
         return 0
-    return proposals.propose_for_image(
-        image,
-        points_per_side=points_per_side,
-        pred_iou_thresh=pred_iou_thresh,
-        stability_score_thresh=stability_score_thresh,
-        min_region_area=min_region_area,
-    )
+    return proposals.propose_for_image(image, **filters)
 
 
 @shared_task(name=queueing.RUN_EXPORT)

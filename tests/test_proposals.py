@@ -27,7 +27,7 @@ def tiny_sam(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def images(personas: Personas, tiny_sam: str, settings: Any) -> list[Image]:
-    drain_queue(settings.CELERY_QUEUE_DEFAULT)
+    drain_queue(settings.CELERY_QUEUE_AUTOMATIC)
     settings.ANYMASK_PROPOSAL_POINTS_PER_SIDE = 6  # a tiny grid: the test is about the job
     personas.project.model_spec = tiny_sam
     personas.project.save()
@@ -40,7 +40,7 @@ def images(personas: Personas, tiny_sam: str, settings: Any) -> list[Image]:
 
 
 def run_queued(settings: Any, outcome: str = "done") -> ProposalJob:
-    queued = drain_queue(settings.CELERY_QUEUE_DEFAULT)
+    queued = drain_queue(settings.CELERY_QUEUE_AUTOMATIC)
     assert [name for name, _ in queued] == ["labeling.tasks.run_proposals"]
     assert run_proposals(*queued[0][1]) == outcome
     return ProposalJob.objects.get(pk=queued[0][1][0])
@@ -85,7 +85,7 @@ def test_bad_input_starts_nothing(personas: Personas, images: list[Image], setti
     foreign_image = image_row(foreign, 99)
     for data in ({"scope": "images"}, {"image": ["x"]}, {"image": [foreign_image.pk]}):
         owner.post(f"{base}/", data)
-    assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_DEFAULT) == []
+    assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_AUTOMATIC) == []
     owner.post(f"{base}/filters", {"min_iou": "1.5", "min_stability": "0", "min_area": "0"})
     project = Project.objects.get(pk=personas.project.pk)
     assert project.proposal_min_iou == 0.88  # unchanged
@@ -106,7 +106,7 @@ def test_only_admins_run_proposals(
         ).status_code
         == code
     )
-    assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_DEFAULT) == []
+    assert not ProposalJob.objects.exists() and drain_queue(settings.CELERY_QUEUE_AUTOMATIC) == []
 
 
 def test_a_canceled_queued_job_never_runs(

@@ -69,7 +69,7 @@ def embed_image(image_id: int, *, retries: int, max_retries: int) -> str:
     spec = image.project.model_spec
     try:
         model = load_model(spec)
-        stored = embedding_store.read(model, image.sha256)
+        stored = embedding_store.read(model, image.sha256, cached=False)
     except EmbeddingError:
         logger.warning("replacing the corrupt embedding of image %s", image_id)
         embedding_store.discard(image.sha256, spec)

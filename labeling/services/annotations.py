@@ -310,18 +310,14 @@ def do_update_annotation(
     if not matched:
         raise VersionConflict(_current(image, annotation_id))
     after = Annotation.objects.select_related("created_by", "updated_by").get(pk=annotation_id)
-    AnnotationEvent.objects.create(
-        image=image,
-        annotation_id=annotation_id,
-        actor=user,
-        action=HistoryAction.UPDATED,
-        version=after.version,
-        changes=changes,
-    )
-    publish_annotation_on_commit(
-        image.project_id,
-        image.pk,
-        {"type": "annotation.updated", "annotation": annotation_json(after), "by": _username(user)},
+    _record(
+        image,
+        HistoryAction.UPDATED,
+        annotation_id,
+        user,
+        after.version,
+        changes,
+        {"type": "annotation.updated", "annotation": annotation_json(after)},
         origin,
     )
     return after
@@ -340,20 +336,41 @@ def do_delete_annotation(
     deleted, _ = Annotation.objects.filter(pk=annotation_id, version=expected_version).delete()
     if not deleted:
         raise VersionConflict(_current(image, annotation_id))
+    _record(
+        image,
+        HistoryAction.DELETED,
+        annotation_id,
+        user,
+        before.version,
+        {
+            "category": [before.category_id, None],
+            "mask": {"area": before.area, "bbox": before.bbox},
+        },
+        {"type": "annotation.deleted", "id": annotation_id},
+        origin,
+    )
+
+
+def _record(
+    image: Image,
+    action: str,
+    annotation_id: int,
+    user: User | None,
+    version: int,
+    changes: dict[str, Any],
+    event: dict[str, Any],
+    origin: str | None,
+) -> None:
+    """Append a change to the history, and push `event` (with who made the change)
+    to the pages open on the image once the transaction commits."""
     AnnotationEvent.objects.create(
         image=image,
         annotation_id=annotation_id,
         actor=user,
-        action=HistoryAction.DELETED,
-        version=before.version,
-        changes={
-            "category": [before.category_id, None],
-            "mask": {"area": before.area, "bbox": before.bbox},
-        },
+        action=action,
+        version=version,
+        changes=changes,
     )
     publish_annotation_on_commit(
-        image.project_id,
-        image.pk,
-        {"type": "annotation.deleted", "id": annotation_id, "by": _username(user)},
-        origin,
+        image.project_id, image.pk, {**event, "by": _username(user)}, origin
     )

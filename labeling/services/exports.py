@@ -77,12 +77,8 @@ def do_delete_export(project: Project, export_id: int) -> None:
 def export_json(export: Export) -> dict[str, Any]:
     """What the exports page shows (and polls) for one export."""
     return {
-        "id": export.pk,
-        "status": export.status,
-        "done": export.done,
-        "total": export.total,
-        "created_at": export.created_at.isoformat(),
-        "created_by": export.created_by.username if export.created_by else None,
+        **export.progress_json(),
+        **export.origin_json(),
         "statuses": export.statuses,
         "segmentation": export.segmentation,
         "include_empty": export.include_empty,

@@ -78,14 +78,10 @@ def do_write_import(
 
 def import_json(row: CocoImport) -> dict[str, Any]:
     return {
-        "id": row.pk,
+        **row.progress_json(),
+        **row.origin_json(),
         "kind": "import",
-        "status": row.status,
-        "done": row.done,
-        "total": row.total,
         "name": row.original_name,
-        "created_at": row.created_at.isoformat(),
-        "created_by": row.created_by.username if row.created_by else None,
         "imported": row.imported,
         "categories_created": row.categories_created,
         "errors": row.errors,

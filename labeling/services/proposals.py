@@ -116,10 +116,7 @@ def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
 
 def job_json(job: ProposalJob) -> dict[str, Any]:
     return {
-        "id": job.pk,
-        "status": job.status,
-        "done": job.done,
-        "total": job.total,
+        **job.progress_json(),
         "proposals": job.proposals,
         "error": job.error,
     }

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_an_admin_cancels_a_proposal_job(page: Any, live_server: Any, settings: Any) -> None:
-    drain_queue(settings.CELERY_QUEUE_DEFAULT)  # nothing queued by earlier tests
+    drain_queue(settings.CELERY_QUEUE_AUTOMATIC)  # nothing queued by earlier tests
     owner = make_user("gus")
     project = do_create_project(owner, name="Proposals")
     for i in range(2):
@@ -38,5 +38,5 @@ def test_an_admin_cancels_a_proposal_job(page: Any, live_server: Any, settings: 
     expect(job.locator(".error")).to_contain_text("Canceled.")
     assert ProposalJob.objects.get().status == "canceled"
     # The queued task finds the job canceled and does nothing.
-    queued = drain_queue(settings.CELERY_QUEUE_DEFAULT)
+    queued = drain_queue(settings.CELERY_QUEUE_AUTOMATIC)
     assert [run_proposals(*args) for _, args in queued] == ["not queued"]

@@ -9,6 +9,7 @@ as soon as it grows past it. Only upload endpoints get the large limit.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,7 @@ class BodySizeLimit:
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _reject(send, limit)
+            await _reject(scope, send, limit)
             return
         received = 0
 
@@ -67,7 +68,7 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, send)
         except BodyTooLarge:
             # Django reads the whole body before it responds, so nothing was sent yet.
-            await _reject(send, limit)
+            await _reject(scope, send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -80,10 +81,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(scope: Scope, send: Send, limit: int) -> None:
     body = json.dumps(
         {"error": f"The request is larger than the {limit / 2**20:.0f} MiB limit."}
     ).encode()
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in _security_headers(scope).items()
+    ]
     await send(
         {
             "type": "http.response.start",
@@ -92,7 +97,37 @@ async def _reject(send: Send, limit: int) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _security_headers(scope: Scope) -> dict[str, str]:
+    """The headers Django's middleware puts on every other answer (HSTS, nosniff,
+    Referrer-Policy, COOP, X-Frame-Options, our CSP), got by running an empty
+    response through those same middleware, so the 413 can never drift from them."""
+    from django.core.handlers.asgi import ASGIRequest
+    from django.http import HttpRequest, HttpResponse
+    from django.middleware.clickjacking import XFrameOptionsMiddleware
+    from django.middleware.security import SecurityMiddleware
+
+    from labeling.middleware import content_security_policy
+
+    blank = HttpResponse()
+
+    def answer(request: HttpRequest) -> HttpResponse:
+        return blank
+
+    # The request is built from the scope alone: its body is never read.
+    request = ASGIRequest({**scope, "method": "GET"}, io.BytesIO())
+    # Outermost first, as in settings.MIDDLEWARE; SSL redirects are not applied to a refusal.
+    stack = SecurityMiddleware(XFrameOptionsMiddleware(content_security_policy(answer)))
+    stack.redirect = False
+    response = stack(request)
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() not in {"content-type", "content-length"}
+    }

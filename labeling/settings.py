@@ -163,6 +163,9 @@ ANYMASK_MAX_REQUEST_BYTES = env_int("ANYMASK_MAX_REQUEST_BYTES", 4 * 1024 * 1024
 # asked, never more than 500.
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_LIMIT = 500
+# Every list pages through this class, which answers 400 for an offset or limit out
+# of range (an offset past bigint was an HTML 500).
+NINJA_PAGINATION_CLASS = "labeling.api.listing.BoundedLimitOffset"
 ANYMASK_ZIP_MAX_MEMBERS = env_int("ANYMASK_ZIP_MAX_MEMBERS", 10_000, minimum=1)
 ANYMASK_ZIP_MAX_TOTAL_BYTES = env_int(
     "ANYMASK_ZIP_MAX_TOTAL_BYTES", 4 * 1024 * 1024 * 1024, minimum=1
@@ -304,6 +307,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"quiet_forbidden": {"()": "labeling.log_filters.QuietForbidden"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["quiet_forbidden"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Schema
+from ninja import Field, Schema
 from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination
 
 PAGING = frozenset({"limit", "offset"})
 
@@ -42,3 +44,43 @@ def apply(queryset: QuerySet[Any], filters: Schema, lookups: dict[str, str]) -> 
     sort = getattr(filters, "sort", "id")
     tie = "-id" if sort.startswith("-") else "id"
     return queryset.order_by(sort, tie) if sort.lstrip("-") != "id" else queryset.order_by(sort)
+
+
+# Past a billion rows a page is never what a script meant, and both numbers stay far
+# below the database's bigint, whose overflow was an HTML 500.
+MAX_OFFSET = 1_000_000_000
+
+
+class BoundedLimitOffset(LimitOffsetPagination):
+    """django-ninja's limit/offset pagination for every list (NINJA_PAGINATION_CLASS),
+    with both numbers checked here: out of range is a 400 that says the range.
+
+    The fields are plain integers so pydantic accepts any size; the bounds are
+    checked below (and still published in the OpenAPI schema).
+    """
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.NINJA_PAGINATION_PER_PAGE,
+            json_schema_extra={"minimum": 1, "maximum": settings.NINJA_PAGINATION_MAX_LIMIT},
+        )
+        offset: int = Field(0, json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET})
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], pagination: Any, request: HttpRequest, **params: Any
+    ) -> Any:
+        check_page(pagination.limit, pagination.offset)
+        return super().paginate_queryset(queryset, pagination, request, **params)
+
+
+def check_page(limit: int, offset: int) -> None:
+    most = settings.NINJA_PAGINATION_MAX_LIMIT
+    if not 1 <= limit <= most:
+        raise HttpError(400, f"limit must be between 1 and {most}, got {_short(limit)}.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise HttpError(400, f"offset must be between 0 and {MAX_OFFSET}, got {_short(offset)}.")
+
+
+def _short(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:20]}…"

@@ -4,7 +4,11 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.http import HttpRequest
 
+from labeling.login_throttle import Pause, client_address, paused, record_failure, record_success
 from labeling.models import Category, Project, Role, hex_colour
 from labeling.services.projects import allowed_model_specs
 
@@ -32,7 +36,7 @@ class ProjectForm(forms.ModelForm):
 
 
 class AddMemberForm(forms.Form):
-    user = forms.CharField(label="Username or email", max_length=254)
+    user = forms.CharField(label="Username or email", max_length=254, strip=True)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
 
 
@@ -49,3 +53,48 @@ class CategoryForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "color"}),
     )
     order = forms.IntegerField(min_value=0, max_value=1_000_000, required=False)
+
+
+class ThrottledLogin:
+    """Login-form behaviour shared by our login page and the admin's
+    (labeling/login_throttle.py): refuse while paused, count failures."""
+
+    request: HttpRequest | None
+    cleaned_data: dict[str, Any]
+    pause: Pause | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.cleaned_data.get("username") or "")
+        address = client_address(self.request) if self.request else "unknown"
+        self.pause = paused(username, address)
+        if self.pause is not None:
+            # Before the password is checked: the right one does not get in either.
+            raise forms.ValidationError(self.pause.message, code="throttled")
+        try:
+            cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        except forms.ValidationError:
+            self.pause = record_failure(username, address)
+            if self.pause is not None:
+                raise forms.ValidationError(self.pause.message, code="throttled") from None
+            raise
+        if getattr(self, "user_cache", None) is not None:  # not a form missing its password
+            record_success(username, address)
+        return cleaned
+
+
+class LoginForm(ThrottledLogin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
+    pass
+
+
+class InvitedAccountForm(UserCreationForm):
+    """A new account for an invited address: the address comes from the invitation
+    (set on the instance before validation, so passwords like it are refused)."""
+
+    first_name = forms.CharField(label="Display name (optional)", max_length=150, required=False)
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "first_name")

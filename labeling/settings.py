@@ -218,6 +218,39 @@ if ANYMASK_API_RATE and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", ANYMASK_API_
         f"ANYMASK_API_RATE must look like 1200/m (N per s, m, h or d), got {ANYMASK_API_RATE!r}"
     )
 
+# --- Accounts: invitations, email, login throttling (README "Accounts") -----------
+# An invitation link opens for this many days; a resend starts the count again.
+ANYMASK_INVITATION_DAYS = env_int("ANYMASK_INVITATION_DAYS", 7, minimum=1)
+# Email goes out by SMTP when EMAIL_HOST is set. Otherwise messages are printed to
+# the server's console (or EMAIL_BACKEND names another backend), and the pages show
+# every link for copying, as they always do for invitations.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Anymask <anymask@localhost>")
+# Password-reset links (Django's own) open for this long.
+PASSWORD_RESET_TIMEOUT = env_int("ANYMASK_PASSWORD_RESET_HOURS", 24, minimum=1) * 3600
+# Failed logins allowed per (account, address) before a pause (labeling/login_throttle.py);
+# an address may fail 6 times this over all accounts, an account 20 times over all
+# addresses. The pause starts at LOCK_SECONDS and doubles with each further failure.
+ANYMASK_LOGIN_FAILURES = env_int("ANYMASK_LOGIN_FAILURES", 5, minimum=1)
+ANYMASK_LOGIN_LOCK_SECONDS = env_int("ANYMASK_LOGIN_LOCK_SECONDS", 60, minimum=1)
+ANYMASK_LOGIN_LOCK_MAX_SECONDS = env_int("ANYMASK_LOGIN_LOCK_MAX_SECONDS", 900, minimum=1)
+# Behind a proxy that appends the client's address to X-Forwarded-For, count by it.
+ANYMASK_TRUST_X_FORWARDED_FOR = env_bool("ANYMASK_TRUST_X_FORWARDED_FOR", default=False)
+
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:

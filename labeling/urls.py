@@ -5,7 +5,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
 from labeling.api.main import api
+from labeling.forms import AdminLoginForm
 from labeling.views import (
+    accounts,
     categories,
     exports,
     images,
@@ -33,6 +35,9 @@ class IdConverter:
 
 register_converter(IdConverter, "id")
 
+# The admin's login is throttled like ours (labeling/login_throttle.py).
+admin.site.login_form = AdminLoginForm
+
 project = "projects/<id:project_id>"
 
 urlpatterns = [
@@ -48,6 +53,16 @@ urlpatterns = [
         f"{project}/members/<id:membership_id>/remove",
         members.member_remove,
         name="member-remove",
+    ),
+    path(
+        f"{project}/invitations/<id:invitation_id>/resend",
+        members.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        f"{project}/invitations/<id:invitation_id>/revoke",
+        members.invitation_revoke,
+        name="invitation-revoke",
     ),
     path(f"{project}/categories/", categories.categories, name="project-categories"),
     path(
@@ -97,7 +112,36 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("account/tokens/", tokens.tokens, name="api-tokens"),
     path("account/tokens/<id:token_id>/revoke", tokens.token_revoke, name="api-token-revoke"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", accounts.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's own password views and their default names, with our templates.
+    path(
+        "accounts/password/change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    # The token is the link's secret: 43 URL-safe characters, bounded here.
+    path("invitations/<str:token>/", accounts.invitation, name="invitation"),
     path("admin/", admin.site.urls),
 ]

@@ -1,10 +1,9 @@
-"""Project membership: add by username or email, change role, remove."""
+"""Project membership: add by username, change role, remove (email: invitations)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 
 from labeling.models import Membership, Project, Role
 from labeling.services.errors import ServiceError
@@ -18,29 +17,27 @@ def check_role(role: str) -> str:
     return role
 
 
-def find_user(identifier: str) -> User:
-    """Find an active user by exact username, or by email (case-insensitive)."""
-    identifier = identifier.strip()
-    if not identifier:
+def find_user(username: str) -> User:
+    """An active user by exact username. Email addresses never find anyone here:
+    they become invitations (services/invitations.py), so adding one cannot tell
+    an admin whether its owner has an account."""
+    username = username.strip()
+    if not username:
         raise ServiceError("Enter a username or an email address.", field="user")
-    users = User.objects.filter(is_active=True)
-    by_name = users.filter(username=identifier).first()
-    if by_name is not None:
-        return by_name
-    by_email = list(users.filter(Q(email__iexact=identifier))[:2])
-    if len(by_email) == 1:
-        return by_email[0]
-    if len(by_email) > 1:
+    user = User.objects.filter(is_active=True, username=username).first()
+    if user is None:
         raise ServiceError(
-            "Several users share that email address; add them by username.", field="user"
+            f"No active user has the username {username[:150]!r}. To invite someone "
+            "without an account, enter their email address.",
+            field="user",
         )
-    raise ServiceError(f"No active user has the username or email {identifier!r}.", field="user")
+    return user
 
 
 @transaction.atomic
-def do_add_member(project: Project, identifier: str, role: str) -> Membership:
+def do_add_member(project: Project, username: str, role: str) -> Membership:
     check_role(role)
-    user = find_user(identifier)
+    user = find_user(username)
     _lock_project(project)
     if Membership.objects.filter(project=project, user=user).exists():
         raise ServiceError(f"{user.get_username()} is already a member.", field="user")

@@ -23,11 +23,13 @@ from labeling.models import (
     CocoImport,
     Export,
     Image,
+    Invitation,
     JobStatus,
     Membership,
     Project,
     ProposalJob,
 )
+from labeling.services.invitations import do_invite
 from labeling.services.uploads import do_add_image
 from tests.conftest import Personas, image_bytes
 
@@ -42,6 +44,7 @@ class Target:
     category_id: int
     membership_id: int
     job_id: int
+    invitation_id: int
 
 
 @pytest.fixture
@@ -57,7 +60,12 @@ def target(personas: Personas) -> Target:
     )  # fmt: skip
     # A queued proposal job to cancel (made directly: nothing needs to run it).
     job = ProposalJob.objects.create(project=personas.project, image_ids=[image.pk], total=1)
-    return Target(personas.project.pk, image.pk, category.pk, membership.pk, job.pk)
+    invited = do_invite(
+        personas.project, personas.owner, "guest@example.com", "annotator", "http://testserver"
+    )
+    return Target(
+        personas.project.pk, image.pk, category.pk, membership.pk, job.pk, invited.invitation.pk
+    )
 
 
 Request = Callable[[Client, Target], "Response"]
@@ -70,6 +78,7 @@ def ids_for(t: Target, *extra: str) -> list[int]:
         "category": t.category_id,
         "membership": t.membership_id,
         "job": t.job_id,
+        "invitation": t.invitation_id,
     }
     return [t.project_id, *(ids[e] for e in extra)]
 
@@ -138,6 +147,11 @@ def members_of(t: Target) -> object:
     return sorted(Membership.objects.filter(project_id=t.project_id).values_list("user", "role"))
 
 
+def invitations_of(t: Target) -> object:
+    rows = Invitation.objects.filter(project_id=t.project_id)
+    return sorted(rows.values_list("email", "status", "token_hash"))
+
+
 def categories_of(t: Target) -> object:
     return sorted(Category.objects.filter(project_id=t.project_id).values_list("name", "color"))
 
@@ -179,6 +193,13 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (post("project-members", {"user": "oscar", "role": "annotator"}), ADMIN_ACTION, members_of),
     (post("member-role", {"role": "annotator"}, "membership"), ADMIN_ACTION, members_of),
     (post("member-remove", {}, "membership"), ADMIN_ACTION, members_of),
+    (
+        post("project-members", {"user": "new@example.com", "role": "annotator"}),
+        ADMIN_ACTION,
+        invitations_of,
+    ),
+    (post("invitation-resend", {}, "invitation"), ADMIN_ACTION, invitations_of),
+    (post("invitation-revoke", {}, "invitation"), ADMIN_ACTION, invitations_of),
     (get("project-categories"), ADMIN_PAGE, None),
     (post("project-categories", {"name": "bus", "color": "#00ff00"}), ADMIN_ACTION, categories_of),
     (
@@ -245,7 +266,7 @@ def test_outsider_sees_the_same_404_as_for_a_missing_project(
 ) -> None:
     client = personas.client("outsider")
     existing = request_(client, target)
-    missing_target = Target(target.project_id + 999, 1, 1, 1, 1)
+    missing_target = Target(target.project_id + 999, 1, 1, 1, 1, 1)
     missing = request_(client, missing_target)
     token = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
     assert existing.status_code == missing.status_code == 404

@@ -153,6 +153,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export-delete": Endpoint(
         "DELETE", lambda w: f"{p(w)}/exports/{w.export.pk}", needs=frozenset({M}), ok=204
     ),
+    "members": Endpoint("GET", lambda w: f"{p(w)}/members", needs=frozenset({M})),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}

@@ -6,6 +6,7 @@ templates (templates/registration/).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +27,8 @@ from labeling.services.invitations import (
     do_accept_with_new_account,
     open_invitation,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ThrottledLoginView(LoginView):
@@ -98,9 +101,19 @@ def _page(
 ) -> HttpResponse:
     login_url = f"{reverse('login')}?next={request.path}"
     context = {"invitation": invited, "mode": mode, "login_url": login_url, **extra}
-    return render(request, "registration/invitation.html", context, status=status)
+    return _unlogged(render(request, "registration/invitation.html", context, status=status))
 
 
 def _closed(request: HttpRequest, closed: InvitationClosed) -> HttpResponse:
     context = {"closed": closed.message, "logged_in_elsewhere": closed.status == 403}
-    return render(request, "registration/invitation.html", context, status=closed.status)
+    return _unlogged(render(request, "registration/invitation.html", context, status=closed.status))
+
+
+def _unlogged(response: HttpResponse) -> HttpResponse:
+    """Django logs every 4xx with its path, and this path holds a link's secret (a
+    live one, for someone logged in as another user). Log the refusal without it."""
+    if response.status_code >= 400:
+        logger.info("Invitation link refused with %s", response.status_code)
+        # Django's own flag for "already logged" (django.utils.log.log_response).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -126,6 +126,7 @@ def _security_headers(scope: Scope) -> dict[str, str]:
     stack = SecurityMiddleware(XFrameOptionsMiddleware(content_security_policy(answer)))
     stack.redirect = False
     response = stack(request)
+    assert isinstance(response, HttpResponse)  # every part of the stack is synchronous
     return {
         name: value
         for name, value in response.headers.items()

@@ -54,7 +54,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     if user.is_authenticated:
         if request.method == "POST":
             try:
-                membership = do_accept(token, user)  # type: ignore[arg-type]
+                membership = do_accept(token, user)
             except InvitationClosed as closed:
                 return _closed(request, closed)
             messages.success(request, f"You joined {membership.project.name} as {membership.role}.")

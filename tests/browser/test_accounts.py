@@ -135,7 +135,7 @@ def test_a_user_resets_a_forgotten_password_from_the_login_page(
     page.get_by_label("Email").fill("cleo@example.com")
     page.get_by_role("button", name="Send the link").click()
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    found = re.search(r"http://\S+/accounts/password/reset/\S+/", mail.outbox[-1].body)
+    found = re.search(r"http://\S+/accounts/password/reset/\S+/", str(mail.outbox[-1].body))
     assert found is not None
     page.goto(found.group(0))
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from labeling.login_throttle import Pause, client_address, paused, record_failure, record_success
+from labeling.login_throttle import (
+    Pause,
+    allow_reset_email,
+    client_address,
+    paused,
+    record_failure,
+    record_success,
+)
 from labeling.models import Category, Project, Role, hex_colour
 from labeling.services.projects import allowed_model_specs
 
@@ -98,3 +107,20 @@ class InvitedAccountForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "first_name")
+
+
+class ResetForm(PasswordResetForm):
+    """Django's reset form, with the number of emails it sends bounded
+    (labeling/login_throttle.py); the answer never changes."""
+
+    address = "unknown"
+
+    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        if request is not None:
+            self.address = client_address(request)
+        super().save(*args, request=request, **kwargs)
+
+    def get_users(self, email: str) -> Iterator[User]:
+        if not allow_reset_email(email, self.address):
+            return iter(())
+        return super().get_users(email)  # type: ignore[return-value]

@@ -146,3 +146,26 @@ def _duration(seconds: int) -> str:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     minutes = math.ceil(seconds / 60)
     return f"{minutes} minutes"
+
+
+def allow_reset_email(email: str, address: str) -> bool:
+    """Whether a password-reset email may go out: at most
+    ANYMASK_PASSWORD_RESETS_PER_HOUR to one address an hour, and three times that
+    asked from one client address, so the form cannot flood anyone's inbox. Over
+    it nothing is sent, and the page answers as always."""
+    per_email = settings.ANYMASK_PASSWORD_RESETS_PER_HOUR
+    counters = [
+        (f"reset:email:{_hash(email.strip().casefold())}", per_email),
+        (f"reset:addr:{_hash(address)}", per_email * 3),
+    ]
+    try:
+        for key, _ in counters:
+            cache.add(key, 0, timeout=WINDOW_SECONDS)
+        counts = [cache.incr(key) for key, _ in counters]
+    except Exception:
+        logger.warning("Password reset not counted: the cache is unavailable", exc_info=True)
+        return True
+    allowed = all(count <= most for count, (_, most) in zip(counts, counters, strict=True))
+    if not allowed:
+        logger.warning("Password-reset email held back (address %s)", address)
+    return allowed

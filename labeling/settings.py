@@ -242,6 +242,8 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Anymask <anymask@localhost>")
 # Password-reset links (Django's own) open for this long.
 PASSWORD_RESET_TIMEOUT = env_int("ANYMASK_PASSWORD_RESET_HOURS", 24, minimum=1) * 3600
+# Reset emails to one address an hour (three times that asked from one client).
+ANYMASK_PASSWORD_RESETS_PER_HOUR = env_int("ANYMASK_PASSWORD_RESETS_PER_HOUR", 3, minimum=1)
 # Failed logins allowed per (account, address) before a pause (labeling/login_throttle.py);
 # an address may fail 6 times this over all accounts, an account 20 times over all
 # addresses. The pause starts at LOCK_SECONDS and doubles with each further failure.

@@ -3,7 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from labeling.models import Annotation, AnnotationEvent, Category, Image, Membership, Project
+from labeling.models import (
+    Annotation,
+    AnnotationEvent,
+    Category,
+    Image,
+    Invitation,
+    Membership,
+    Project,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -60,4 +68,21 @@ class AnnotationEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made, resent and revoked on the members page (a
+    link exists only when it is made, so nothing here could show or send one)."""
+
+    list_display = ["email", "project", "role", "status", "expires_at", "invited_by"]
+    list_filter = ["status", "role"]
+    search_fields = ["email", "project__name"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

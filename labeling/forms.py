@@ -113,12 +113,7 @@ class ResetForm(PasswordResetForm):
     """Django's reset form, with the number of emails it sends bounded
     (labeling/login_throttle.py); the answer never changes."""
 
-    address = "unknown"
-
-    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
-        if request is not None:
-            self.address = client_address(request)
-        super().save(*args, request=request, **kwargs)
+    address = "unknown"  # the client's, set by the view (labeling/views/accounts.py)
 
     def get_users(self, email: str) -> Iterator[User]:
         if not allow_reset_email(email, self.address):

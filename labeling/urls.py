@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
 from labeling.api.main import api
-from labeling.forms import AdminLoginForm, ResetForm
+from labeling.forms import AdminLoginForm
 from labeling.views import (
     accounts,
     categories,
@@ -127,7 +127,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(form_class=ResetForm),
+        accounts.BoundedPasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

@@ -25,6 +25,8 @@ from labeling.models import (
     Category,
     Export,
     Image,
+    Invitation,
+    InvitationStatus,
     JobStatus,
     LabelingStatus,
     Membership,
@@ -33,6 +35,7 @@ from labeling.models import (
 )
 from labeling.permissions import ROLE_ABILITIES, Ability
 from labeling.services.annotations import do_create_annotation
+from labeling.services.invitations import do_invite
 from labeling.services.tokens import do_create_token, do_revoke_token
 from tests.api_helpers import ApiClient, api_for
 from tests.conftest import Personas, image_bytes, image_row, make_user
@@ -55,6 +58,7 @@ class World:
     spare_category: Category
     annotation: Annotation
     export: Export
+    invitation: Invitation
 
 
 def build_world(project: Project, owner: Any, base: int) -> World:
@@ -71,7 +75,10 @@ def build_world(project: Project, owner: Any, base: int) -> World:
         project=project, created_by=owner, statuses=["approved"], segmentation="rle",
         status=JobStatus.DONE, file=stored,
     )  # fmt: skip
-    return World(project, image, submitted, category, spare, annotation, export)
+    invitation = do_invite(
+        project, owner, f"guest{base}@example.com", "annotator", "http://testserver"
+    ).invitation
+    return World(project, image, submitted, category, spare, annotation, export, invitation)
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,17 @@ ENDPOINTS: dict[str, Endpoint] = {
         "DELETE", lambda w: f"{p(w)}/exports/{w.export.pk}", needs=frozenset({M}), ok=204
     ),
     "members": Endpoint("GET", lambda w: f"{p(w)}/members", needs=frozenset({M})),
+    "invitations": Endpoint("GET", lambda w: f"{p(w)}/invitations", needs=frozenset({M})),
+    "invitation-create": Endpoint(
+        "POST", lambda w: f"{p(w)}/invitations",
+        lambda w: {"email": "new@example.com", "role": "reviewer"}, frozenset({M}), 201,
+    ),
+    "invitation-resend": Endpoint(
+        "POST", lambda w: f"{p(w)}/invitations/{w.invitation.pk}/resend", needs=frozenset({M})
+    ),
+    "invitation-revoke": Endpoint(
+        "DELETE", lambda w: f"{p(w)}/invitations/{w.invitation.pk}", needs=frozenset({M}), ok=204
+    ),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
@@ -222,7 +240,7 @@ def test_a_session_cookie_alone_does_not_open_the_api(personas: Personas, world:
 FOREIGN_PATHS = [
     "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
     "annotation-approve", "annotation-comment", "annotation-delete", "export",
-    "export-download", "export-delete",
+    "export-download", "export-delete", "invitation-resend", "invitation-revoke",
 ]  # fmt: skip
 
 
@@ -239,7 +257,7 @@ def mixed(world: World, foreign: World) -> World:
     """Our project, with every object swapped for the other project's."""
     return World(
         world.project, foreign.image, foreign.submitted, foreign.category,
-        foreign.spare_category, foreign.annotation, foreign.export,
+        foreign.spare_category, foreign.annotation, foreign.export, foreign.invitation,
     )  # fmt: skip
 
 
@@ -258,6 +276,7 @@ def test_it_rejects_foreign_ids_in_paths(
     assert Category.objects.filter(pk=foreign.spare_category.pk).exists()
     assert Export.objects.filter(pk=foreign.export.pk).exists()
     assert Image.objects.get(pk=foreign.submitted.pk).labeling_status == LabelingStatus.SUBMITTED
+    assert Invitation.objects.get(pk=foreign.invitation.pk).status == InvitationStatus.PENDING
 
 
 def test_it_rejects_foreign_ids_in_bodies(personas: Personas, world: World, foreign: World) -> None:

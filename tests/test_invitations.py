@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import Invitation, InvitationStatus, Membership, Role
+from tests.api_helpers import api_for
 from tests.conftest import PASSWORD, Personas, make_user
 
 NEW_PASSWORD = "violet-kayak-harbour-1987"
@@ -283,3 +284,45 @@ def test_a_refused_link_is_logged_without_its_secret(
         assert Client().get("/invitations/nope/").status_code == 404
     assert token not in caplog.text and "nope" not in caplog.text
     assert "Invitation link refused with 403" in caplog.text
+
+
+def test_the_api_invites_lists_resends_and_revokes(personas: Personas, capture: Any) -> None:
+    client = api_for(personas.owner)
+    path = f"/projects/{personas.project.pk}/invitations"
+    with capture(execute=True):
+        made = client.call("POST", path, {"email": "newcomer@example.com", "role": "reviewer"})
+    assert made.status_code == 201
+    body = made.json()
+    assert body["email"] == "newcomer@example.com" and body["role"] == "reviewer"
+    assert body["invited_by"] == "owner" and LINK.fullmatch(body["link"])
+    assert len(mail.outbox) == 1 and body["link"] in mail.outbox[0].body
+    listed = client.get(path).json()
+    assert listed["count"] == 1 and "link" not in listed["items"][0]  # the link is never listed
+    resent = client.call("POST", f"{path}/{body['id']}/resend").json()
+    assert resent["link"] != body["link"]
+    assert Client().get(body["link"]).status_code == 410
+    new_id = resent["id"]
+    assert client.call("DELETE", f"{path}/{new_id}").status_code == 204
+    assert Client().get(resent["link"]).status_code == 410
+    assert client.get(path).json()["count"] == 0
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "a@b@c", ""])
+def test_the_api_refuses_a_bad_address_with_400(personas: Personas, email: str) -> None:
+    response = api_for(personas.owner).call(
+        "POST", f"/projects/{personas.project.pk}/invitations", {"email": email}
+    )
+    assert response.status_code == 400 and "not an email address" in response.json()["detail"]
+    assert not Invitation.objects.exists()
+
+
+def test_the_api_answer_is_the_same_for_an_address_with_an_account(personas: Personas) -> None:
+    make_user("dana")
+    client = api_for(personas.owner)
+    path = f"/projects/{personas.project.pk}/invitations"
+    known = client.call("POST", path, {"email": "dana@example.com"}).json()
+    unknown = client.call("POST", path, {"email": "nobody@example.com"}).json()
+    keys = {"id", "email", "link", "expires_at"}
+    assert {k: v for k, v in known.items() if k not in keys} == {
+        k: v for k, v in unknown.items() if k not in keys
+    }

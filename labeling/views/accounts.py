@@ -11,13 +11,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from labeling.forms import InvitedAccountForm, LoginForm
+from labeling.forms import InvitedAccountForm, LoginForm, ResetForm
+from labeling.login_throttle import client_address
 from labeling.models import Invitation
 from labeling.services.errors import ServiceError
 from labeling.services.invitations import (
@@ -40,6 +41,14 @@ class ThrottledLoginView(LoginView):
             response.status_code = 429
             response["Retry-After"] = str(form.pause.seconds)
         return response
+
+
+class BoundedPasswordResetView(PasswordResetView):
+    form_class = ResetForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        form.address = client_address(self.request)
+        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "POST"])

@@ -112,6 +112,14 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
     )
 
 
+@login_required_json
+@require_GET
+def project_model_status(request: AuthedRequest, project_id: int) -> JsonResponse:
+    """Where the project's model stands (the labeling page polls it)."""
+    access = project_access(request.user, project_id)
+    return JsonResponse(status_of(access.project.model_spec))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_settings(request: AuthedRequest, project_id: int) -> HttpResponse:

@@ -116,9 +116,10 @@ async def clicks(base: str, session: str, image_id: int) -> tuple[float, list[fl
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, __file__, "prepare", "--model-dir", args.model_dir]
+    command += ["--username", args.username]
     prepared = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, __file__, "prepare", "--model-dir", args.model_dir]
-        + ["--username", args.username],
+        command,
         env={**os.environ, "BENCH_PASSWORD": args.password},
         check=True,
         capture_output=True,

@@ -28,8 +28,9 @@ def free_port() -> int:
 class AsgiServer:
     """`start`, `stop` and `restart` on a fixed port, so an open page can reconnect."""
 
-    def __init__(self, media: Path, log: Path) -> None:
-        self.media, self.log = media, log
+    def __init__(self, media: Path, log: Path, *, lifespan: bool = False) -> None:
+        # With the lifespan on, the server warms its models at start, as `serve` does.
+        self.media, self.log, self.lifespan = media, log, lifespan
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +50,8 @@ class AsgiServer:
         command = [
             sys.executable, "-m", "uvicorn", "labeling.asgi:application",
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+            "--lifespan", "on" if self.lifespan else "off",
+            "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT

@@ -25,12 +25,19 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, media: Path, log: Path, pool: str = "prefork") -> None:
-        self.media, self.log, self.pool = media, log, pool
+    def __init__(
+        self, media: Path, log: Path, pool: str = "prefork", env: dict[str, str] | None = None
+    ) -> None:
+        self.media, self.log, self.pool, self.env = media, log, pool, env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": database_url(), "ANYMASK_MEDIA_ROOT": str(self.media)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "ANYMASK_MEDIA_ROOT": str(self.media),
+            **self.env,
+        }
         command = worker_command(pool=self.pool)
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT

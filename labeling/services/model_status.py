@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from inference import ModelUnavailableError, get_spec, resolve_spec
@@ -38,6 +38,8 @@ def record_load_event(event: LoadEvent) -> None:
     told), and writes nothing where the database is not ready (a test, a shell)."""
     try:
         do_record(event)
+    except DatabaseError as error:  # e.g. `make fetch-model` before the first migrate
+        logger.debug("could not record model %s as %s: %s", event.spec, event.state, error)
     except Exception as error:
         logger.warning("could not record model %s as %s: %s", event.spec, event.state, error)
 

@@ -52,7 +52,7 @@ export function renderModelBanner(banner, model) {
   const fix = part("fix");
   fix.hidden = !model.fix.length;
   fix.querySelector("p").textContent = model.state === "failed"
-    ? "To fix it, run these in the Anymask checkout (where the hub is reachable), then reload this page:"
+    ? "To fix it, run these in the Anymask checkout (where the hub is reachable); this banner clears once the model loads:"
     : "To download it now, run in the Anymask checkout:";
   fix.querySelector("code").textContent = model.fix.join("\n");
 }

@@ -13,12 +13,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from django.urls import reverse
 
 from inference.testing import save_tiny_sam
@@ -170,8 +172,6 @@ def _online(environ: Any) -> dict[str, str]:
 
 
 def test_the_status_feed_estimates_the_time_left(personas: Personas) -> None:
-    from datetime import timedelta
-
     started = _now() - timedelta(seconds=10)
     ModelStatus.objects.create(
         spec="sam-vit-base", state="downloading", bytes_done=100_000_000,
@@ -320,3 +320,26 @@ def test_a_project_keeps_its_model_after_the_operator_drops_it(
     )
     assert response.status_code == 302
     assert Project.objects.get(pk=personas.project.pk).name == "Renamed"
+
+
+def test_the_pages_say_loading_the_model_while_a_process_loads_it(
+    personas: Personas, settings: Any
+) -> None:
+    image = do_add_image(personas.project, personas.owner, picture(6), "l.png")
+    ModelStatus.objects.create(spec="sam-vit-base", state="loading", updated_at=_now())
+    client = personas.client("annotator")
+    label = client.get(reverse("label-page", args=[personas.project.pk, image.pk]))
+    assert "Loading the model SAM ViT-B (sam-vit-base)" in label.content.decode()
+    model = client.get(reverse("project-model-status", args=[personas.project.pk])).json()
+    assert model["state"] == "loading"
+    grid = client.get(reverse("project-detail", args=[personas.project.pk])).content.decode()
+    assert "waiting for the model" in grid
+    # A row its process left behind long ago says nothing rather than "loading" forever.
+    ModelStatus.objects.update(updated_at=_now() - timedelta(hours=1))
+    assert status_of("sam-vit-base")["state"] == "unknown"
+
+
+def test_the_model_status_is_for_members_only(personas: Personas) -> None:
+    url = reverse("project-model-status", args=[personas.project.pk])
+    assert personas.client("outsider").get(url).status_code == 404
+    assert Client().get(url).status_code == 401

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # A load event's spec is canonical (`sam-vit-base`); a project's may be spelled as
 # its hub id. Pages look rows up by `canonical()`.
 MAX_NUDGED_PROJECTS = 200
+# A download reports at least every 10 MB and a load takes seconds to a few minutes:
+# a row left downloading or loading this long belongs to a process that died.
+STALE_SECONDS = 15 * 60
 
 
 def canonical(spec: str) -> str:
@@ -80,6 +83,13 @@ def status_of(spec: str) -> dict[str, Any]:
     commands), whether its weights are on disk, and a display `name`."""
     key = canonical(spec)
     row = ModelStatus.objects.filter(spec=key).first()
+    busy = row is not None and row.state in (ModelState.DOWNLOADING, ModelState.LOADING)
+    if (
+        busy
+        and row is not None
+        and (timezone.now() - row.updated_at).total_seconds() > STALE_SECONDS
+    ):
+        row = None  # its process died mid-load: say nothing rather than "loading" forever
     state = row.state if row is not None else "unknown"
     result: dict[str, Any] = {
         "spec": key,

@@ -327,7 +327,7 @@ def _progress_bar_class(spec: str) -> type[Any]:
     """
     from huggingface_hub.utils import tqdm as hf_tqdm
 
-    class ReportingBar(hf_tqdm):  # type: ignore[misc]
+    class ReportingBar(hf_tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._reports = kwargs.get("name") == "huggingface_hub.snapshot_download"
             self._done, self._last = 0, 0.0
@@ -341,6 +341,6 @@ def _progress_bar_class(spec: str) -> type[Any]:
                 if now - self._last >= 0.25 or (total and self._done >= total):
                     self._last = now
                     report(LoadEvent(spec, "downloading", self._done, max(total, self._done)))
-            return super().update(n)  # type: ignore[no-any-return]
+            return super().update(n)
 
     return ReportingBar

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -53,7 +54,7 @@ class Worker:
         stop_process(self.process, grace=30)
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, grace: float) -> None:
+def stop_process(process: subprocess.Popen[Any] | None, grace: float) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
     if process and process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -34,7 +34,13 @@ import torch
 from .availability import LoadEvent, hub_cache_dir, report
 from .errors import ModelUnavailableError
 from .model import ModelInfo, SegmentationModel
-from .specs import Family, ResolvedSpec, read_checkpoint_family, resolve_spec
+from .specs import (
+    Family,
+    ResolvedSpec,
+    canonical_spec,
+    read_checkpoint_family,
+    resolve_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +63,12 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     Loaded once per process and (spec, device, dtype); concurrent callers of the same
     key wait for one load. The dtype is `dtype_for(device)`.
     """
-    target = pick_device(device)
-    dtype = dtype_for(target)
+    try:
+        target = pick_device(device)
+        dtype = dtype_for(target)
+    except ModelUnavailableError as exc:  # no such device here: worth showing too
+        report(LoadEvent(canonical_spec(str(spec)), "failed", error=str(exc)))
+        raise
     asked = (spec, str(target), str(dtype))
     model = _requested.get(asked)
     if model is not None:
@@ -66,7 +76,7 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     try:
         resolved = resolve_spec(spec)
     except ModelUnavailableError as exc:  # a wrong path, say: still worth showing
-        report(LoadEvent(str(spec).strip(), "failed", error=str(exc)))
+        report(LoadEvent(canonical_spec(str(spec)), "failed", error=str(exc)))
         raise
     key = (resolved.spec, str(target), str(dtype))
     with _registry_lock:

@@ -94,15 +94,17 @@ def test_a_model_that_cannot_load_fails_its_images_with_the_reason_and_the_fix(
 def test_an_unreachable_hub_is_explained_with_make_commands_not_python(
     personas: Personas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No network: nothing listens where the hub should be. (Not HF_HUB_OFFLINE here:
+    # huggingface_hub and transformers freeze it at import, for the whole process.)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     from inference import clear_model_cache
 
     clear_model_cache()
     image = do_add_image(personas.project, personas.owner, picture(2), "b.png")
     assert embed_image(image.pk, retries=0, max_retries=5).startswith("failed: ")
     model = status_of("sam-vit-base")
-    assert model["state"] == "failed" and "HF_HUB_OFFLINE" in model["error"]
+    assert model["state"] == "failed" and "Hub is unreachable" in model["error"]
     assert "make fetch-model MODEL=sam-vit-base" in model["error"]
     assert model["fix"] == ["make fetch-model MODEL=sam-vit-base", "make embed-missing"]
     assert model["name"] == "SAM ViT-B (sam-vit-base)" and model["on_disk"] is False
@@ -343,3 +345,16 @@ def test_the_model_status_is_for_members_only(personas: Personas) -> None:
     url = reverse("project-model-status", args=[personas.project.pk])
     assert personas.client("outsider").get(url).status_code == 404
     assert Client().get(url).status_code == 401
+
+
+def test_a_device_problem_gets_a_device_fix_not_a_download(
+    personas: Personas, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = str(save_tiny_sam(tmp_path / "sam"))
+    Project.objects.filter(pk=personas.project.pk).update(model_spec=spec)
+    monkeypatch.setenv("ANYMASK_DEVICE", "cuda:7")
+    image = do_add_image(personas.project, personas.owner, picture(7), "d.png")
+    assert embed_image(image.pk, retries=0, max_retries=5).startswith("failed: ")
+    model = status_of(spec)
+    assert model["state"] == "failed" and "cuda:7" in model["error"]
+    assert model["fix"][0].startswith("export ANYMASK_DEVICE=cpu")

@@ -102,7 +102,7 @@ def status_of(spec: str) -> dict[str, Any]:
         "on_disk": on_disk(key),
     }
     if state == ModelState.FAILED:
-        result["fix"] = fix_commands(key)
+        result["fix"] = fix_commands(key, result["error"])
     elif state == "unknown" and not result["on_disk"]:
         result["fix"] = fix_commands(key)[:1]  # fetch it now rather than on first use
     else:
@@ -136,11 +136,15 @@ def model_choice_label(spec: str) -> str:
     return name if on_disk(spec) else f"{name}, not downloaded yet"
 
 
-def fix_commands(spec: str) -> list[str]:
+def fix_commands(spec: str, error: str = "") -> list[str]:
     """Shell commands, to paste in the checkout, that make `spec` available and then
-    re-queue the images that failed on it."""
+    re-queue the images that failed on it (`error`, when known, picks the fix)."""
     quoted = spec if all(c.isalnum() or c in "-_./~:" for c in spec) else f"'{spec}'"
     retry = "make embed-missing"
+    if "ANYMASK_DEVICE" in error or "CUDA is not available" in error:
+        return ["export ANYMASK_DEVICE=cpu   # or unset it: CUDA when present, else CPU", retry]
+    if "ANYMASK_DTYPE" in error:
+        return ["unset ANYMASK_DTYPE   # auto: bfloat16 where native, else float32", retry]
     if spec.startswith(("/", ".", "~")):
         return [f"ls {quoted}   # must hold config.json and *.safetensors", retry]
     return [f"make fetch-model MODEL={quoted}", retry]

@@ -8,7 +8,7 @@ EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format check-env clean bench-ws
+.PHONY: run test lint format check-env clean bench-ws bench-warm fetch-model model-info embed-missing
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,21 @@ run: $(VENV)/.installed-run $(VAR)/secret_key
 	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py migrate --noinput -v 0
 	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py bootstrap_demo
 	SECRET_KEY="$$(cat $(VAR)/secret_key)" exec $(BIN)/python manage.py serve
+
+# Model commands for the `make run` instance (its var dir and key), e.g.
+# `make fetch-model MODEL=sam-vit-base`; MODEL defaults to ANYMASK_MODEL or sam-vit-base.
+# HF_HUB_OFFLINE, HF_HOME and HF_ENDPOINT pass through as huggingface_hub reads them.
+MODEL ?= $(or $(ANYMASK_MODEL),sam-vit-base)
+fetch-model: $(VENV)/.installed-run $(VAR)/secret_key
+	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py fetch_model '$(MODEL)'
+
+model-info: $(VENV)/.installed-run $(VAR)/secret_key
+	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py model_info '$(MODEL)'
+
+# Re-queue the images whose embedding is missing or failed (after fixing the model).
+embed-missing: $(VENV)/.installed-run $(VAR)/secret_key
+	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py migrate --noinput -v 0
+	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py embed_missing
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -63,6 +78,20 @@ bench-ws: $(VENV)/.installed-run
 	  server=$$!; trap 'kill -TERM '$$server'; wait '$$server'' EXIT; } && \
 	$(BIN)/python bench/ws_clicks.py --url http://127.0.0.1:$(BENCH_WS_PORT) \
 		--image $$image $(BENCH_WS_ARGS)
+
+# Warm start (bench/warm_start.py): a real `manage.py serve` on full-size SAM ViT-B
+# (random weights) with one embedded image; process start to model ready, then the
+# first and a warm click, as one JSON line.
+BENCH_WARM_DIR := $(VAR)/bench-warm
+BENCH_WARM_PORT ?= 8766
+BENCH_WARM_ARGS ?=
+bench-warm: $(VENV)/.installed-run
+	rm -rf $(BENCH_WARM_DIR) && mkdir -p $(BENCH_WARM_DIR)
+	export ANYMASK_VAR_DIR="$(BENCH_WARM_DIR)" SECRET_KEY="$(EPHEMERAL_KEY)" \
+		BENCH_PASSWORD="$(EPHEMERAL_KEY)" && \
+	$(BIN)/python manage.py migrate --noinput -v 0 && \
+	$(BIN)/python bench/warm_start.py --model-dir $(VAR)/bench-models/sam-vit-base-coherent \
+		--port $(BENCH_WARM_PORT) $(BENCH_WARM_ARGS)
 
 clean:
 	rm -rf $(VAR)/test .pytest_cache .mypy_cache .ruff_cache

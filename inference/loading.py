@@ -25,14 +25,22 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
+from .availability import LoadEvent, hub_cache_dir, report
 from .errors import ModelUnavailableError
 from .model import ModelInfo, SegmentationModel
-from .specs import Family, ResolvedSpec, read_checkpoint_family, resolve_spec
+from .specs import (
+    Family,
+    ResolvedSpec,
+    canonical_spec,
+    read_checkpoint_family,
+    resolve_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ _models: dict[tuple[str, str, str], SegmentationModel] = {}
 _requested: dict[tuple[str, str, str], SegmentationModel] = {}
 _key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _registry_lock = threading.Lock()
+_T = TypeVar("_T")
 
 
 def load_model(spec: str, device: str | None = None) -> SegmentationModel:
@@ -54,13 +63,21 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
     Loaded once per process and (spec, device, dtype); concurrent callers of the same
     key wait for one load. The dtype is `dtype_for(device)`.
     """
-    target = pick_device(device)
-    dtype = dtype_for(target)
+    try:
+        target = pick_device(device)
+        dtype = dtype_for(target)
+    except ModelUnavailableError as exc:  # no such device here: worth showing too
+        report(LoadEvent(canonical_spec(str(spec)), "failed", error=str(exc)))
+        raise
     asked = (spec, str(target), str(dtype))
     model = _requested.get(asked)
     if model is not None:
         return model
-    resolved = resolve_spec(spec)
+    try:
+        resolved = resolve_spec(spec)
+    except ModelUnavailableError as exc:  # a wrong path, say: still worth showing
+        report(LoadEvent(canonical_spec(str(spec)), "failed", error=str(exc)))
+        raise
     key = (resolved.spec, str(target), str(dtype))
     with _registry_lock:
         model = _models.get(key)
@@ -69,7 +86,7 @@ def load_model(spec: str, device: str | None = None) -> SegmentationModel:
         with key_lock:  # one loader per key; other keys load in parallel
             model = _models.get(key)
             if model is None:
-                model = _load(resolved, target, dtype)
+                model = _reported(resolved.spec, lambda: _load(resolved, target, dtype))
     with _registry_lock:
         _models[key] = model
         _requested[asked] = model
@@ -80,9 +97,29 @@ def fetch_model(spec: str) -> Path:
     """Make sure the checkpoint for `spec` is on disk (download it if needed); return its
     directory. Loads nothing into memory: for `manage.py` commands and image builds."""
     resolved = resolve_spec(spec)
-    path = _checkpoint_dir(resolved)
-    _check_family(resolved, read_checkpoint_family(path, resolved.spec))
-    return path
+
+    def fetch() -> Path:
+        path = _checkpoint_dir(resolved)
+        _check_family(resolved, read_checkpoint_family(path, resolved.spec))
+        return path
+
+    return _reported(resolved.spec, fetch)
+
+
+def _reported(spec: str, work: Callable[[], _T]) -> _T:
+    """Run a load (or a fetch), telling `availability` listeners how it goes: ready
+    at the end means the model can be used here (loaded, or on disk for a fetch)."""
+    report(LoadEvent(spec, "loading"))
+    try:
+        result = work()
+    except ModelUnavailableError as exc:
+        report(LoadEvent(spec, "failed", error=str(exc)))
+        raise
+    except Exception as exc:
+        report(LoadEvent(spec, "failed", error=f"{type(exc).__name__}: {exc}"))
+        raise
+    report(LoadEvent(spec, "ready"))
+    return result
 
 
 def loaded_models() -> list[ModelInfo]:
@@ -236,7 +273,7 @@ def _download(spec: str, repo_id: str) -> Path:
     """Fetch config + safetensors of `repo_id` into the hub cache (or find them there)."""
     from huggingface_hub import snapshot_download
 
-    cache_dir = _hub_cache_dir()
+    cache_dir = hub_cache_dir()
     offline = _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE")
     endpoint = os.environ.get("HF_ENDPOINT") or None
     probe_error = None if offline else _probe_hub(repo_id, endpoint)
@@ -248,6 +285,7 @@ def _download(spec: str, repo_id: str) -> Path:
             local_files_only=offline or probe_error is not None,
             etag_timeout=HUB_TIMEOUT_S,
             endpoint=endpoint,
+            tqdm_class=_progress_bar_class(spec),
         )
     except Exception as exc:  # network, auth, disk, cache-miss errors all end here
         where = cache_dir or "the default Hugging Face cache"
@@ -259,9 +297,10 @@ def _download(spec: str, repo_id: str) -> Path:
             reason = f"the download failed ({type(exc).__name__}: {exc})"
         not_a_dir = " (and no local directory has that name)" if spec == repo_id else ""
         raise ModelUnavailableError(
-            f"model {spec!r} ({repo_id}) is unavailable{not_a_dir}: {reason}. Run "
-            f"fetch_model({spec!r}) where the hub is reachable, or give the path of a local "
-            "checkpoint directory"
+            f"model {spec!r} ({repo_id}) is unavailable{not_a_dir}: {reason}. Download it "
+            f"where the hub is reachable with `make fetch-model MODEL={spec}` (into the "
+            "same HF_HOME), or set the project's model to the path of a local checkpoint "
+            "directory"
         ) from exc
     return Path(path)
 
@@ -285,15 +324,33 @@ def _probe_hub(repo_id: str, endpoint: str | None) -> str | None:
     return None
 
 
-def _hub_cache_dir() -> str | None:
-    # huggingface_hub reads these once at import; read them per call so a process
-    # (or a test) that sets them later is honoured.
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    return None
-
-
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _progress_bar_class(spec: str) -> type[Any]:
+    """A tqdm class for `snapshot_download` that reports its byte counts.
+
+    huggingface_hub sums every file's bytes into one bar named
+    `huggingface_hub.snapshot_download` (and shows it as before); this subclass also
+    passes its count and total on as `downloading` events, at most every 0.25 s.
+    """
+    from huggingface_hub.utils import tqdm as hf_tqdm
+
+    class ReportingBar(hf_tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._reports = kwargs.get("name") == "huggingface_hub.snapshot_download"
+            self._done, self._last = 0, 0.0
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if self._reports:
+                self._done += int(n or 0)
+                now = time.monotonic()
+                total = int(self.total or 0)
+                if now - self._last >= 0.25 or (total and self._done >= total):
+                    self._last = now
+                    report(LoadEvent(spec, "downloading", self._done, max(total, self._done)))
+            return super().update(n)
+
+    return ReportingBar

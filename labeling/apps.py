@@ -23,6 +23,13 @@ class LabelingConfig(AppConfig):
         post_delete.connect(delete_job_file, sender=Export, dispatch_uid="export-file")
         post_delete.connect(delete_job_file, sender=CocoImport, dispatch_uid="import-file")
 
+        # Every process that loads a model (worker, web) records how it goes, for the
+        # pages (services/model_status.py). Registering loads no model and no torch.
+        from inference.availability import add_listener
+        from labeling.services.model_status import record_load_event
+
+        add_listener(record_load_event)
+
         from PIL import Image as PILImage
 
         # Pillow's own bomb guard follows our configured limit instead of its default

@@ -5,7 +5,9 @@ in `labeling.routing`."""
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -34,4 +36,25 @@ http_app = BodySizeLimit(
 
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
-application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+router = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The router, plus the ASGI lifespan: at startup, warm the models in the
+    background (labeling/realtime/warm_start.py); servers run without it get none."""
+    if scope["type"] != "lifespan":
+        await router(scope, receive, send)
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            from labeling.realtime import warm_start
+
+            try:
+                warm_start.start()
+            except Exception:  # a cold start is slower, not broken: serve anyway
+                logging.getLogger(__name__).exception("could not start warming the models")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -73,6 +73,11 @@ def publish_to_images(project_id: int, events: list[dict[str, Any]]) -> None:
         logger.warning("could not publish %d events to project %s", len(events), project_id)
 
 
+def nudge_page(project_id: int) -> None:
+    """Tell the project's pages to fetch their status again (now)."""
+    _send(page_group(project_id), PAGE_NUDGE)
+
+
 def nudge_pages_on_commit(project_id: int) -> None:
     """After a change only the project page shows (a claim, a submit, a review)."""
     from django.db import transaction

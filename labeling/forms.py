@@ -19,6 +19,7 @@ from labeling.login_throttle import (
     record_success,
 )
 from labeling.models import Category, Project, Role, hex_colour
+from labeling.services.model_status import model_choice_label
 from labeling.services.projects import allowed_model_specs
 
 
@@ -35,9 +36,13 @@ class ProjectForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        specs = allowed_model_specs()
+        current = self.instance.model_spec if self.instance.pk else None
+        if current and current not in specs:  # kept after the operator dropped it
+            specs.append(current)
         self.fields["model_spec"] = forms.ChoiceField(
             label="SAM model",
-            choices=[(spec, spec) for spec in allowed_model_specs()],
+            choices=[(spec, model_choice_label(spec)) for spec in specs],
             help_text=self.Meta.help_texts["model_spec"],
         )
         if not self.instance.pk:

@@ -458,3 +458,29 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.project} as {self.role} ({self.status})"
+
+
+class ModelState(models.TextChoices):
+    DOWNLOADING = "downloading", "Downloading"
+    LOADING = "loading", "Loading"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ModelStatus(models.Model):
+    """Where a model spec last stood in any process that loads models (a worker or a
+    web process): written by `services.model_status` as loads move on, read by the
+    project and labeling pages. One row per spec; the latest writer wins, which is
+    what a page wants to show (a failure is replaced by a later success)."""
+
+    spec = models.CharField(max_length=500, unique=True)
+    state = models.CharField(max_length=12, choices=ModelState.choices)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # When the current download began (for its rate and the time left).
+    download_started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.spec}: {self.state}"

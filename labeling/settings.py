@@ -175,11 +175,23 @@ ANYMASK_THUMBNAIL_SIZE = env_int("ANYMASK_THUMBNAIL_SIZE", 320, minimum=16)
 # by ANYMASK_MAX_UPLOAD_BYTES in the upload view.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
-# --- Models -----------------------------------------------------------------------
+# --- Models, and who may start projects ---------------------------------------------
+# The model new projects get, and the specs projects may choose from (registry names,
+# hub ids or local checkpoint directories the operator installed); ANYMASK_MODEL is
+# always allowed. The default set is the small, fast models (ViT-B is 375 MB, where
+# ViT-H is 2.5 GB). Arbitrary paths are never accepted from users.
 ANYMASK_MODEL = env_str("ANYMASK_MODEL", "sam-vit-base")
-# Project admins pick from the registry's names plus these (e.g. local checkpoint
-# directories the operator installed). Arbitrary paths are never accepted from users.
+ANYMASK_MODELS = env_list(
+    "ANYMASK_MODELS", ["sam-vit-base", "sam2.1-hiera-tiny", "sam2.1-hiera-small"]
+)
+# Added to ANYMASK_MODELS (kept for configurations written before it existed).
 ANYMASK_EXTRA_MODELS = env_list("ANYMASK_EXTRA_MODELS", [])
+# Who may create projects: empty (the default) is site staff only; else a comma list
+# of usernames (staff may always), or "*" for every logged-in user.
+ANYMASK_PROJECT_CREATORS = env_list("ANYMASK_PROJECT_CREATORS", [])
+# The web process loads the models of projects with images when it starts (in the
+# background), so the first click is as fast as the next.
+ANYMASK_WARM_START = env_bool("ANYMASK_WARM_START", True)
 
 # A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
 ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)

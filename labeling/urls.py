@@ -10,6 +10,7 @@ from labeling.views import (
     accounts,
     categories,
     exports,
+    health,
     images,
     labeling,
     members,
@@ -41,10 +42,13 @@ admin.site.login_form = AdminLoginForm
 project = "projects/<id:project_id>"
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", projects.project_list, name="project-list"),
     path("projects/new/", projects.project_create, name="project-create"),
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{project}/status.json", projects.project_status, name="project-status"),
+    path(f"{project}/model.json", projects.project_model_status, name="project-model-status"),
     path(f"{project}/dashboard/", projects.project_dashboard, name="project-dashboard"),
     path(f"{project}/settings/", projects.project_settings, name="project-settings"),
     path(f"{project}/members/", members.members, name="project-members"),

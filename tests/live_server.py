@@ -28,8 +28,11 @@ def free_port() -> int:
 class AsgiServer:
     """`start`, `stop` and `restart` on a fixed port, so an open page can reconnect."""
 
-    def __init__(self, media: Path, log: Path) -> None:
-        self.media, self.log = media, log
+    def __init__(
+        self, media: Path, log: Path, *, lifespan: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        # With the lifespan on, the server warms its models at start, as `serve` does.
+        self.media, self.log, self.lifespan, self.env = media, log, lifespan, env or {}
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -43,13 +46,15 @@ class AsgiServer:
             "DATABASE_URL": database_url(),
             "ANYMASK_MEDIA_ROOT": str(self.media),
             "DJANGO_SETTINGS_MODULE": "labeling.settings",
+            **self.env,
         }
         # The parent sets this for playwright's sake; the server must not inherit it.
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         command = [
             sys.executable, "-m", "uvicorn", "labeling.asgi:application",
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+            "--lifespan", "on" if self.lifespan else "off",
+            "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT

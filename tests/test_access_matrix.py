@@ -172,6 +172,7 @@ REDIRECTS = {"owner": 302, "annotator": 302, "reviewer": 302, "outsider": 404}
 MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("project-detail"), VIEWERS, None),
     (get("project-status"), VIEWERS, None),
+    (get("project-model-status"), VIEWERS, None),
     (get("image-file", "image"), VIEWERS, None),
     (get("image-thumbnail", "image"), VIEWERS, None),
     (get("label-page", "image"), VIEWERS, None),

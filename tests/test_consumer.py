@@ -900,6 +900,22 @@ def test_a_prompt_before_the_embedding_is_ready_gets_pending(
     assert socket.receive(5) == {"type": "embedding", "status": "running", "error": ""}
 
 
+def test_a_prompt_on_an_image_the_model_failed_on_is_answered_at_once_with_why(
+    runner: LoopThread, personas: Personas, project: Project
+) -> None:
+    failed = do_add_image(project, personas.owner, picture(4), "lost.png")
+    why = "model 'sam-vit-base' is unavailable: the Hugging Face Hub is unreachable"
+    Image.objects.filter(pk=failed.pk).update(
+        embedding_status=EmbeddingStatus.FAILED, embedding_error=why
+    )
+    socket, hello = open_socket(runner, personas.annotator, failed)
+    assert hello["image"]["embedding"] == "failed"
+    reply = socket.request(click(1))
+    assert reply["type"] == "error" and reply["seq"] == 1
+    assert reply["code"] == "embedding_failed" and why in reply["detail"]
+    assert socket.quiet()  # no "pending", nothing to wait for
+
+
 # ------------------------------------------------------------- the real worker
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.urls import reverse
 
@@ -13,7 +15,8 @@ def members_url(personas: Personas) -> str:
     return reverse("project-members", args=[personas.project.pk])
 
 
-def test_creating_a_project_makes_the_creator_its_admin(personas: Personas) -> None:
+def test_creating_a_project_makes_the_creator_its_admin(personas: Personas, settings: Any) -> None:
+    settings.ANYMASK_PROJECT_CREATORS = ["annie"]
     client = personas.client("annotator")
     response = client.post(
         reverse("project-create"),
@@ -26,7 +29,8 @@ def test_creating_a_project_makes_the_creator_its_admin(personas: Personas) -> N
     assert project.model_spec == "sam2.1-hiera-tiny"
 
 
-def test_creating_a_project_needs_a_name(personas: Personas) -> None:
+def test_creating_a_project_needs_a_name(personas: Personas, settings: Any) -> None:
+    settings.ANYMASK_PROJECT_CREATORS = ["*"]
     response = personas.client("owner").post(reverse("project-create"), {"name": ""})
     assert response.status_code == 200 and b"This field is required" in response.content
     assert Project.objects.count() == 2  # only the fixtures' projects

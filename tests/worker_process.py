@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -25,12 +26,19 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, media: Path, log: Path, pool: str = "prefork") -> None:
-        self.media, self.log, self.pool = media, log, pool
+    def __init__(
+        self, media: Path, log: Path, pool: str = "prefork", env: dict[str, str] | None = None
+    ) -> None:
+        self.media, self.log, self.pool, self.env = media, log, pool, env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": database_url(), "ANYMASK_MEDIA_ROOT": str(self.media)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "ANYMASK_MEDIA_ROOT": str(self.media),
+            **self.env,
+        }
         command = worker_command(pool=self.pool)
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
@@ -46,7 +54,7 @@ class Worker:
         stop_process(self.process, grace=30)
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, grace: float) -> None:
+def stop_process(process: subprocess.Popen[Any] | None, grace: float) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
     if process and process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -109,20 +109,23 @@ def embed_image(image_id: int, *, retries: int, max_retries: int) -> str:
 def _failed(image: Image, error: Exception, retries: int, max_retries: int) -> str:
     """Record a failure seen while loading the model or encoding: for good when it
     will not fix itself, else as a retry later (`RetryLater`) while retries remain."""
+    # The returned text is what Celery logs as the task's result, so it carries the
+    # reason too ("succeeded: 'failed: model ... unavailable ...'").
+    spec = image.project.model_spec
     if isinstance(error, InferenceError):
         # Not transient: a missing model or an unusable image will not fix itself.
         # `embed_missing` re-queues failed images once the cause is fixed.
-        logger.warning("embedding image %s failed: %s", image.pk, error)
+        logger.warning("embedding image %s with %s failed: %s", image.pk, spec, error)
         _set_status(image, EmbeddingStatus.FAILED, str(error))
-        return "failed"
+        return f"failed: {error}"
     if not is_transient(error):
-        logger.exception("embedding image %s failed", image.pk)
+        logger.exception("embedding image %s with %s failed", image.pk, spec)
         _set_status(image, EmbeddingStatus.FAILED, f"Unexpected error: {error}")
-        return "failed"
+        return f"failed: {type(error).__name__}: {error}"
     if retries >= max_retries:
-        logger.warning("embedding image %s failed for good: %s", image.pk, error)
+        logger.warning("embedding image %s with %s failed for good: %s", image.pk, spec, error)
         _set_status(image, EmbeddingStatus.FAILED, f"Gave up after {retries + 1} tries: {error}")
-        return "failed"
+        return f"failed: {error}"
     delay = retry_delay(retries)
     logger.warning("image %s: %s; retrying in %.0f s", image.pk, error, delay)
     _set_status(image, EmbeddingStatus.PENDING, f"Will retry in {delay:.0f} s: {error}")

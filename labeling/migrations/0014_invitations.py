@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0012_api_token_expiry"),
+        ("labeling", "0013_model_status"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

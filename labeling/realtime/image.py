@@ -202,6 +202,11 @@ class ImageConsumer(AsyncWebsocketConsumer):
             request.prompt().check_bounds(image.height, image.width)
         except PromptError as error:
             raise Refusal("invalid_prompt", str(error)) from None
+        if image.embedding_status == EmbeddingStatus.FAILED:
+            # Answered now with the reason: waiting would never end (the worker gave up).
+            await self.embedding.changed(image.embedding_status, image.embedding_error)
+            reason = image.embedding_error or "the model could not encode it"
+            raise Refusal("embedding_failed", f"No masks for this image: {reason}")
         if image.embedding_status != EmbeddingStatus.READY:
             await self.embedding.changed(image.embedding_status, image.embedding_error)
             await self.send_json(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from inference import EncodedMask, PromptError
+from inference import EncodedMask, ModelUnavailableError, PromptError
 from labeling import embedding_store
 from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
 
@@ -128,6 +128,12 @@ class DecodeSession:
                 continue
             except PromptError as error:
                 await self._send(error_reply(request.seq, "invalid_prompt", str(error)))
+                continue
+            except ModelUnavailableError as error:  # this process cannot load the model
+                logger.warning(
+                    "image %s: no masks, the model is unavailable: %s", self.image_id, error
+                )
+                await self._send(error_reply(request.seq, "model_unavailable", str(error)))
                 continue
             except embedding_store.EmbeddingUnavailable as error:
                 logger.warning("image %s: embedding unavailable: %s", self.image_id, error)

@@ -5,36 +5,61 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 
-from inference import SPECS
+from inference import canonical_spec
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Membership, Project, Role
 from labeling.queueing import COMPUTE_EMBEDDING, enqueue_many_on_commit
 from labeling.services.errors import ServiceError
 
 
 def allowed_model_specs() -> list[str]:
-    specs = [settings.ANYMASK_MODEL, *SPECS, *settings.ANYMASK_EXTRA_MODELS]
-    return list(dict.fromkeys(specs))  # de-duplicated, order kept
+    """The specs projects may use (settings.ANYMASK_MODELS and friends), in order."""
+    specs = [
+        settings.ANYMASK_MODEL,
+        *settings.ANYMASK_MODELS,
+        *settings.ANYMASK_EXTRA_MODELS,
+    ]
+    return list(dict.fromkeys(canonical_spec(spec) for spec in specs if spec.strip()))
 
 
-def check_model_spec(spec: str) -> str:
-    spec = spec.strip()
-    if spec not in allowed_model_specs():
+def check_model_spec(spec: str, *, current: str | None = None) -> str:
+    """`spec`, canonical, if projects may use it; a project's `current` model stays
+    allowed for that project even after the operator removed it from the list."""
+    spec = canonical_spec(spec)
+    if spec not in allowed_model_specs() and spec != current:
         raise ServiceError(
             f"{spec!r} is not one of this server's models. Ask the site operator to add it "
-            "to ANYMASK_EXTRA_MODELS.",
+            "to ANYMASK_MODELS.",
             field="model_spec",
         )
     return spec
+
+
+def can_create_projects(user: User) -> bool:
+    """settings.ANYMASK_PROJECT_CREATORS: staff always; listed usernames; "*": anyone."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    creators = settings.ANYMASK_PROJECT_CREATORS
+    return user.is_staff or user.is_superuser or "*" in creators or user.username in creators
+
+
+def check_can_create_projects(user: User) -> None:
+    if not can_create_projects(user):
+        raise PermissionDenied(
+            "Only site staff may create projects here. Ask the site operator to add your "
+            "username to ANYMASK_PROJECT_CREATORS."
+        )
 
 
 @transaction.atomic
 def do_create_project(
     user: User, *, name: str, description: str = "", model_spec: str = ""
 ) -> Project:
-    """Create a project; its creator becomes its first admin."""
+    """Create a project; its creator becomes its first admin. Entry points that act for
+    a user check `check_can_create_projects` first (operator commands need not)."""
     project = Project(name=name.strip(), description=description.strip(), created_by=user)
     if model_spec:
         project.model_spec = check_model_spec(model_spec)
@@ -48,8 +73,8 @@ def do_create_project(
 def do_update_project(project: Project, *, name: str, description: str, model_spec: str) -> int:
     """Save project settings. A new model re-queues every image's embedding; returns
     how many were queued."""
-    spec = check_model_spec(model_spec)
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    spec = check_model_spec(model_spec, current=locked.model_spec)
     model_changed = spec != locked.model_spec
     locked.name, locked.description, locked.model_spec = name.strip(), description.strip(), spec
     locked.full_clean()

@@ -22,6 +22,7 @@ from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
+from labeling.services.model_status import status_of
 from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
         "can_review": access.can(Ability.REVIEW)
         and image.labeling_status == LabelingStatus.SUBMITTED,
         "review_url": reverse("image-review", args=[project_id, image.pk]),
+        "model": status_of(access.project.model_spec),
     }
     return render(request, "labeling/label.html", context)
 

@@ -14,8 +14,11 @@ from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
+from labeling.services.model_status import status_of
 from labeling.services.presence import viewers_of
 from labeling.services.projects import (
+    can_create_projects,
+    check_can_create_projects,
     do_create_project,
     do_update_project,
     project_counts,
@@ -28,12 +31,17 @@ from labeling.views import AuthedRequest, login_required_json
 @login_required
 @require_GET
 def project_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "labeling/project_list.html", {"projects": projects_for(request.user)})
+    context = {
+        "projects": projects_for(request.user),
+        "can_create": can_create_projects(request.user),
+    }
+    return render(request, "labeling/project_list.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_create(request: AuthedRequest) -> HttpResponse:
+    check_can_create_projects(request.user)  # 403 with the reason, for GET and POST
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         project = do_create_project(request.user, **form.cleaned_data)
@@ -58,6 +66,7 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
         "images": page.object_list,
         "counts": project_counts(access.project),
+        "model": status_of(access.project.model_spec),
     }
     return render(request, "labeling/project_detail.html", context)
 
@@ -98,8 +107,17 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
             ],
             "upload_url": reverse("image-upload", args=[project_id]),
             "proposal_jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
+            "model": status_of(access.project.model_spec),
         }
     )
+
+
+@login_required_json
+@require_GET
+def project_model_status(request: AuthedRequest, project_id: int) -> JsonResponse:
+    """Where the project's model stands (the labeling page polls it)."""
+    access = project_access(request.user, project_id)
+    return JsonResponse(status_of(access.project.model_spec))
 
 
 @login_required

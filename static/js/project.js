@@ -4,6 +4,7 @@
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
 import { CLOSE_FORBIDDEN } from "./close_codes.js";
+import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
 const counts = document.getElementById("counts");
 const POLL_FAST_MS = 1500;
@@ -20,10 +21,10 @@ const LABELS = {
   approved: "Approved", rejected: "Rejected",
 };
 
-function setBadge(badge, kind, value, title) {
+function setBadge(badge, kind, value, title, text) {
   if (!badge) return;
   badge.className = `badge ${kind}-${value}`;
-  badge.textContent = LABELS[value] || value;
+  badge.textContent = text || LABELS[value] || value;
   if (title) badge.title = title; else badge.removeAttribute("title");
 }
 
@@ -53,10 +54,14 @@ async function refresh() {
       if (cancel) cancel.hidden = job.status !== "queued" && job.status !== "running";
       row.querySelector(".error").textContent = job.error;
     }
+    renderModelBanner(document.getElementById("model-banner"), data.model);
+    const modelWait = waitingForModel(data.model);
     for (const image of data.images) {
       const tile = document.querySelector(`[data-image-id="${image.id}"]`);
       if (!tile) continue;
-      setBadge(tile.querySelector('[data-field="embedding"]'), "embedding", image.embedding, image.embedding_error);
+      const waits = modelWait && (image.embedding === "pending" || image.embedding === "running");
+      setBadge(tile.querySelector('[data-field="embedding"]'), "embedding", image.embedding,
+        image.embedding_error, waits ? "waiting for the model" : "");
       setBadge(tile.querySelector('[data-field="labeling"]'), "labeling", image.labeling);
       const viewers = tile.querySelector('[data-field="viewers"]');
       if (viewers) {

@@ -26,7 +26,9 @@ def log_in(page: Any, base: str, username: str) -> None:
 def test_admin_creates_a_project_and_uploads_images(
     page: Any, live_server: Any, tmp_path: Path
 ) -> None:
-    make_user("ada")
+    ada = make_user("ada")
+    ada.is_staff = True  # by default only site staff may create projects
+    ada.save()
     log_in(page, live_server.url, "ada")
     page.get_by_role("link", name="New project").click()
     page.get_by_label("Name").fill("Harbour survey")

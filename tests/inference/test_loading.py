@@ -117,7 +117,7 @@ def test_offline_with_an_empty_cache_fails_fast_and_says_why(
     message = str(info.value)
     assert "'sam-vit-base' (facebook/sam-vit-base) is unavailable" in message
     assert "HF_HUB_OFFLINE" in message and str(tmp_path) in message
-    assert "fetch_model" in message
+    assert "make fetch-model MODEL=sam-vit-base" in message
     with pytest.raises(ModelUnavailableError, match="HF_HUB_OFFLINE"):
         fetch_model("facebook/sam2.1-hiera-tiny")
     assert time.monotonic() - started < 5

@@ -58,8 +58,9 @@ class Command(BaseCommand):
                 options["host"],
                 "--port",
                 str(options["port"]),
+                # Its startup warms the models (labeling/realtime/warm_start.py).
                 "--lifespan",
-                "off",
+                "on",
                 "--no-server-header",
             ]
         )

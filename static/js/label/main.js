@@ -23,6 +23,7 @@ import { LabelSocket } from "./socket.js";
 import { createState } from "./state.js";
 import { createUndo } from "./undo.js";
 import { Viewer } from "./viewer.js";
+import { renderModelBanner } from "../model_banner.js";
 
 const root = document.getElementById("label-app");
 const info = root.dataset;
@@ -77,3 +78,24 @@ ui.refreshCurrent();
 ui.renderList();
 loadImage();
 socket.connect();
+watchModel();
+
+/** Keep the model banner current: often while the model is not usable, rarely after. */
+function watchModel() {
+  const banner = document.getElementById("model-banner");
+  const url = root.dataset.modelStatusUrl;
+  if (!banner || !url) return;
+  const settled = () => banner.dataset.state === "ready"
+    || (banner.dataset.state === "unknown" && banner.dataset.onDisk === "true");
+  let last = 0;
+  setInterval(async () => {
+    if (document.hidden || Date.now() - last < (settled() ? 15000 : 1500)) return;
+    last = Date.now();
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (response.ok) renderModelBanner(banner, await response.json());
+    } catch {
+      // offline for a moment: the next tick tries again
+    }
+  }, 500);
+}

@@ -60,6 +60,7 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
       case "embedding":
         ui.setEmbedding(message.status, message.error);
         if (message.status === "ready" && state.awaitingEmbedding) prompting.sendPrompt();
+        if (message.status === "failed") prompting.stopWaiting(); // never answered: say why, stop
         break;
       case "annotation.created":
       case "annotation.updated":

@@ -112,6 +112,15 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     }, PENDING_RETRY_MS);
   }
 
+  /** The image's embedding failed: a prompt waiting for it gets no masks, ever. */
+  function stopWaiting() {
+    if (!state.awaitingEmbedding) return;
+    state.awaitingEmbedding = false;
+    state.promptSeq = null;
+    clearTimeout(state.pendingTimer);
+    ui.setBusy(false);
+  }
+
   function pickCandidate(index) {
     const c = state.current;
     if (!c || !c.candidates[index]) return;
@@ -215,7 +224,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
   }
 
   return {
-    requireAnnotate, addPoint, setBox, sendPrompt, onMasks, onPending,
+    requireAnnotate, addPoint, setBox, sendPrompt, onMasks, onPending, stopWaiting,
     pickCandidate, cycleCandidate, discard,
     hoverAt, onHoverReply, clearHover, setHover,
   };

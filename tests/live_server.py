@@ -28,8 +28,9 @@ def free_port() -> int:
 class AsgiServer:
     """`start`, `stop` and `restart` on a fixed port, so an open page can reconnect."""
 
-    def __init__(self, media: Path, log: Path) -> None:
+    def __init__(self, media: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.media, self.log = media, log
+        self.extra_env = env or {}  # settings of this server only (say, its broker)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -43,6 +44,7 @@ class AsgiServer:
             "DATABASE_URL": database_url(),
             "ANYMASK_MEDIA_ROOT": str(self.media),
             "DJANGO_SETTINGS_MODULE": "labeling.settings",
+            **self.extra_env,
         }
         # The parent sets this for playwright's sake; the server must not inherit it.
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

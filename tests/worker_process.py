@@ -25,12 +25,20 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, media: Path, log: Path, pool: str = "prefork") -> None:
+    def __init__(
+        self, media: Path, log: Path, pool: str = "prefork", env: dict[str, str] | None = None
+    ) -> None:
         self.media, self.log, self.pool = media, log, pool
+        self.extra_env = env or {}  # settings of this worker only (a broker, a delay)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": database_url(), "ANYMASK_MEDIA_ROOT": str(self.media)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "ANYMASK_MEDIA_ROOT": str(self.media),
+            **self.extra_env,
+        }
         command = worker_command(pool=self.pool)
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT

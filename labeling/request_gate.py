@@ -38,6 +38,10 @@ BUSY = "The server is busy; try again in a few seconds."
 
 
 class RequestGate:
+    """The slot is taken once the request's body has arrived (Django reads it all
+    before its view runs), so a slow upload streaming in holds none: only requests
+    ready to work wait for one."""
+
     def __init__(self, app: ASGIApp, *, limit: int, wait_seconds: float) -> None:
         self.app, self.limit, self.wait_seconds = app, limit, wait_seconds
         self._slots: asyncio.Semaphore | None = None  # made in the server's loop
@@ -48,16 +52,36 @@ class RequestGate:
             return
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
+        slots = self._slots
+        held = refused = False
+
+        async def gated_receive() -> Message:
+            nonlocal held, refused
+            message = await receive()
+            body_done = message["type"] == "http.request" and not message.get("more_body")
+            if body_done and not held and not refused:
+                try:
+                    await asyncio.wait_for(slots.acquire(), self.wait_seconds)
+                except TimeoutError:
+                    refused = True
+                    logger.warning(
+                        "busy: %s %s refused with 503", scope.get("method"), scope.get("path")
+                    )
+                    await _send_busy(send, scope.get("path", ""))
+                    # Django stops quietly on a disconnect, and answers nothing itself.
+                    return {"type": "http.disconnect"}
+                held = True
+            return message
+
+        async def gated_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
-        except TimeoutError:
-            logger.warning("busy: %s %s refused with 503", scope.get("method"), scope.get("path"))
-            await _send_busy(send, scope.get("path", ""))
-            return
-        try:
-            await self.app(scope, receive, send)
+            await self.app(scope, gated_receive, gated_send)
         finally:
-            self._slots.release()
+            if held:
+                slots.release()
 
 
 def wants_json(path: str) -> bool:

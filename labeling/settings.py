@@ -126,7 +126,7 @@ if DATABASE_URL:
         # a server connection each until PostgreSQL refuses them all. A request still
         # waiting after the timeout gets a 503 (labeling/request_gate.py).
         DATABASES["default"]["OPTIONS"] = {
-            **DATABASES["default"].get("OPTIONS", {}),
+            **_db.get("OPTIONS", {}),
             "pool": {
                 "min_size": min(2, ANYMASK_DB_POOL_SIZE),
                 "max_size": ANYMASK_DB_POOL_SIZE,

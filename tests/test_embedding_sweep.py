@@ -42,7 +42,8 @@ def test_it_requeues_an_overdue_pending_image_once_nothing_waits(
     Image.objects.filter(pk=lost.pk).update(embedding_queued_at=timezone.now() - LONG_AGO)
     assert sweep() == 1
     assert queued_ids(embedding_queue) == [lost.pk]
-    assert Image.objects.get(pk=lost.pk).embedding_queued_at > timezone.now() - LONG_AGO
+    requeued_at = Image.objects.get(pk=lost.pk).embedding_queued_at
+    assert requeued_at is not None and requeued_at > timezone.now() - LONG_AGO
     assert sweep() == 0  # queued again just now: not again at the next sweep
     assert Image.objects.get(pk=recent.pk).embedding_status == EmbeddingStatus.PENDING
 

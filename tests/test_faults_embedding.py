@@ -177,8 +177,8 @@ def test_an_upload_during_a_broker_outage_is_kept_whole_and_embedded_once_it_ret
     image = Image.objects.get(project=project)
     assert image.embedding_status == EmbeddingStatus.PENDING
     assert image.embedding_queued_at is None  # recorded as never queued
-    assert (media / image.file.name).read_bytes() == picture(1)
-    assert (media / image.thumbnail.name).stat().st_size > 0
+    assert (media / str(image.file.name)).read_bytes() == picture(1)
+    assert (media / str(image.thumbnail.name)).stat().st_size > 0
     base = f"/projects/{project.pk}/images/{image.pk}"
     status, body = fetch(server, f"{base}/file", session)
     assert status == 200 and body == picture(1)

@@ -4,7 +4,9 @@ The image's row carries the outcome (`embedding_status`, `embedding_error`), whi
 is pushed to the project's pages. A stored embedding that is still valid is kept;
 a corrupt one is replaced. `embedding_attempts` counts encodes that began, so an
 image that kills its worker each time (out of memory, say) is given up on instead
-of being redelivered forever.
+of being redelivered forever. While it works, the worker holds the image's lease
+(`embedding_lease`), so a second delivery of the task skips the image and a dead
+worker's image is re-run by the sweep (`embedding_sweep`) within a minute or two.
 """
 
 from __future__ import annotations

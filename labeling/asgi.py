@@ -1,7 +1,7 @@
-"""ASGI entry point: HTTP through Django (behind a body-size guard), websockets
-through Channels: session authentication, Origin checked against ALLOWED_HOSTS
-(a page on another site must not drive a logged-in user's socket), then the routes
-in `labeling.routing`."""
+"""ASGI entry point: HTTP through Django (behind a body-size guard and a gate on
+concurrent requests), websockets through Channels: session authentication, Origin
+checked against ALLOWED_HOSTS (a page on another site must not drive a logged-in
+user's socket), then the routes in `labeling.routing`."""
 
 from __future__ import annotations
 
@@ -21,10 +21,18 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from labeling.body_limit import BodySizeLimit  # noqa: E402
+from labeling.request_gate import RequestGate  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
 
-http_app = BodySizeLimit(
+# At most ANYMASK_MAX_CONCURRENT_REQUESTS requests in Django at once; the rest wait
+# briefly, then get 503 with Retry-After (a burst must not exhaust the database).
+gated_app = RequestGate(
     django_asgi_app,  # type: ignore[arg-type]  # Django's stubs type messages as Mapping
+    limit=settings.ANYMASK_MAX_CONCURRENT_REQUESTS,
+    wait_seconds=settings.ANYMASK_REQUEST_WAIT_SECONDS,
+)
+http_app = BodySizeLimit(
+    gated_app,
     default_limit=settings.ANYMASK_MAX_REQUEST_BYTES,
     # Multipart framing adds a little to the files themselves.
     path_limits=[

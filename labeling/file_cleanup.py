@@ -9,7 +9,6 @@ upload goes the same way (`delete_files_on_commit`).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -32,8 +31,15 @@ def delete_files_on_commit(names: list[str | None]) -> None:
     """Delete these storage names after the current transaction commits (at once
     outside one); a failed delete is logged and never undoes the change."""
     kept = [name for name in names if name]
-    if kept:
-        transaction.on_commit(partial(_delete_names, kept), robust=True)
+    if not kept:
+        return
+
+    # A named function, not a functools.partial: Django logs a failed robust hook by
+    # its __qualname__, which a partial lacks, and the AttributeError would escape.
+    def delete_after_commit() -> None:
+        _delete_names(kept)
+
+    transaction.on_commit(delete_after_commit, robust=True)
 
 
 def delete_image_files(sender: type[Image], instance: Image, **kwargs: Any) -> None:

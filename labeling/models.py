@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 # The longest review comment (on an image or a mask), wherever one is written.
 REVIEW_COMMENT_MAX = 2000
@@ -128,6 +129,15 @@ class Image(models.Model):
     # Counts task starts, so an image that kills its worker each time (out of memory,
     # say) is given up on instead of being redelivered forever.
     embedding_attempts = models.PositiveSmallIntegerField(default=0)
+    # When its latest embedding task was sent (or is due, for a delayed retry); null
+    # when none was sent (the broker was down). The workers' sweep re-queues pending
+    # images whose task is overdue with nothing waiting (labeling/jobs/embedding_sweep.py).
+    embedding_queued_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # The lease of the worker encoding it: renewed by that worker's heartbeat while it
+    # encodes, so a lease left to expire means the worker died, and the sweep re-runs
+    # the image within minutes rather than after the broker's visibility timeout.
+    embedding_lease_owner = models.CharField(max_length=200, blank=True)
+    embedding_lease_expires = models.DateTimeField(null=True, blank=True)
     # The work queue: who "next image" handed this image to, and when they last
     # worked on it (labeling/services/claims.py). Stale after ANYMASK_CLAIM_MINUTES.
     claimed_by = models.ForeignKey(
@@ -152,7 +162,11 @@ class Image(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_content"),
         ]
-        indexes = [models.Index(fields=["project", "labeling_status"])]
+        indexes = [
+            models.Index(fields=["project", "labeling_status"]),
+            # The workers' sweep looks for pending and running images every minute.
+            models.Index(fields=["embedding_status"], name="image_embedding_status"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ so an operator can point GPU-heavy work at GPU workers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -37,22 +38,50 @@ def enqueue(name: str, *args: Any) -> None:
     app.send_task(name, args=list(args), queue=queue_of(name))
 
 
-def enqueue_on_commit(name: str, *args: Any, robust: bool = False) -> None:
+def enqueue_on_commit(
+    name: str,
+    *args: Any,
+    robust: bool = False,
+    on_failure: Callable[[], None] | None = None,
+) -> None:
     """Send the task once the current transaction commits (at once outside one), so a
     worker never looks for a row that is not committed yet, nor runs work for a
     change that rolled back.
 
     `robust`: a broker outage must not undo the change (an upload stays stored and
-    "pending", and `embed_missing` or the worker's start-up sweep queues it later):
-    the failure is logged instead of raised.
+    "pending", and the workers' sweep or `embed_missing` queues it later): the
+    failure is logged, `on_failure` records it (say, that nothing was queued), and
+    nothing is raised into the code that committed.
     """
 
     # A named function, not a partial: Django logs a failed robust hook by the
-    # function's __qualname__, which a functools.partial does not have.
+    # function's __qualname__, which a functools.partial does not have (Django 5.2's
+    # AttributeError then escaped into the caller's cleanup).
     def send_after_commit() -> None:
-        enqueue(name, *args)
+        try:
+            enqueue(name, *args)
+        except Exception as error:
+            if not robust:
+                raise
+            logger.warning("could not queue %s%r (%s); it will be queued later", name, args, error)
+            if on_failure is not None:
+                on_failure()
 
     transaction.on_commit(send_after_commit, robust=robust)
+
+
+def waiting(queue: str) -> int:
+    """How many messages wait in a broker queue (not those a worker holds)."""
+    from kombu.exceptions import ChannelError
+
+    from labeling.celery_app import app
+
+    with app.connection_for_read() as conn:
+        try:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+        except ChannelError:  # Redis deletes an empty queue's list: nothing waits
+            return 0
+        return int(declared.message_count)
 
 
 def enqueue_many_on_commit(name: str, arguments: list[tuple[Any, ...]]) -> None:

@@ -96,6 +96,15 @@ _SQLITE_OPTIONS = {
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
 DATABASE_URL = env_str("DATABASE_URL")
+# PostgreSQL connections each process may hold (0: no pool, one connection per
+# request as before), and how long a request waits for one before it gets a 503.
+# Size it so web processes x this + workers stays under the server's max_connections.
+ANYMASK_DB_POOL_SIZE = env_int("ANYMASK_DB_POOL_SIZE", 10, minimum=0)
+ANYMASK_DB_POOL_TIMEOUT = env_int("ANYMASK_DB_POOL_TIMEOUT", 10, minimum=1)
+# HTTP requests each web process handles at once; more wait up to
+# ANYMASK_REQUEST_WAIT_SECONDS for a turn, then get 503 with Retry-After.
+ANYMASK_MAX_CONCURRENT_REQUESTS = env_int("ANYMASK_MAX_CONCURRENT_REQUESTS", 20, minimum=1)
+ANYMASK_REQUEST_WAIT_SECONDS = env_int("ANYMASK_REQUEST_WAIT_SECONDS", 10, minimum=0)
 if DATABASE_URL:
     try:
         # conn_max_age=0: under ASGI each request runs in its own thread context, and
@@ -111,6 +120,19 @@ if DATABASE_URL:
     DATABASES = {"default": dict(_db)}
     if _db["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"]["OPTIONS"] = _SQLITE_OPTIONS
+    elif ANYMASK_DB_POOL_SIZE:
+        # One bounded pool per process (psycopg_pool): a request borrows a connection
+        # and gives it back, so a burst of requests waits for one instead of opening
+        # a server connection each until PostgreSQL refuses them all. A request still
+        # waiting after the timeout gets a 503 (labeling/request_gate.py).
+        DATABASES["default"]["OPTIONS"] = {
+            **_db.get("OPTIONS", {}),
+            "pool": {
+                "min_size": min(2, ANYMASK_DB_POOL_SIZE),
+                "max_size": ANYMASK_DB_POOL_SIZE,
+                "timeout": ANYMASK_DB_POOL_TIMEOUT,
+            },
+        }
 else:
     DATABASES = {
         "default": {
@@ -192,6 +214,19 @@ ANYMASK_PROJECT_CREATORS = env_list("ANYMASK_PROJECT_CREATORS", [])
 # The web process loads the models of projects with images when it starts (in the
 # background), so the first click is as fast as the next.
 ANYMASK_WARM_START = env_bool("ANYMASK_WARM_START", True)
+
+# Embedding leases (labeling/jobs/embedding_lease.py): a worker encoding an image
+# renews its lease every third of this; a lease left to expire means the worker died,
+# and any worker's sweep (every ANYMASK_EMBEDDING_SWEEP_SECONDS) re-queues the image.
+# A dead worker's image is re-run within about LEASE + SWEEP seconds (90 s).
+ANYMASK_EMBEDDING_LEASE_SECONDS = env_int("ANYMASK_EMBEDDING_LEASE_SECONDS", 60, minimum=2)
+ANYMASK_EMBEDDING_SWEEP_SECONDS = env_int("ANYMASK_EMBEDDING_SWEEP_SECONDS", 30, minimum=1)
+# A pending image whose task is this overdue, with nothing waiting in the embeddings
+# queue and no lease, lost its task (a broker restarted without persistence): re-queued.
+ANYMASK_EMBEDDING_REQUEUE_SECONDS = env_int("ANYMASK_EMBEDDING_REQUEUE_SECONDS", 120, minimum=1)
+# For tests only: each encode sleeps this long first, so a test can kill a worker
+# mid-encode deterministically. Never set it in production.
+ANYMASK_TEST_ENCODE_DELAY_MS = env_int("ANYMASK_TEST_ENCODE_DELAY_MS", 0, minimum=0)
 
 # A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
 ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
 from labeling import queueing
-from labeling.jobs import coco_import, embedding, export, proposals
+from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals
 from labeling.models import Image
 
 MAX_RETRIES = 5
@@ -72,3 +73,24 @@ def run_import(import_id: int) -> str:
 def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     return proposals.perform_proposals(job_id)
+
+
+_sweepers: list[embedding_sweep.Sweeper] = []
+
+
+@worker_ready.connect
+def start_embedding_sweep(sender: Any, **_: Any) -> None:
+    """A worker that serves the embeddings queue re-queues stranded images (a dead
+    worker's, a lost task's) now and every ANYMASK_EMBEDDING_SWEEP_SECONDS."""
+    served = {queue.name for queue in sender.task_consumer.queues}
+    if queueing.queue_of(queueing.COMPUTE_EMBEDDING) not in served:
+        return
+    sweeper = embedding_sweep.Sweeper()
+    sweeper.start()
+    _sweepers.append(sweeper)
+
+
+@worker_shutdown.connect
+def stop_embedding_sweep(**_: Any) -> None:
+    for sweeper in _sweepers:
+        sweeper.stop()

@@ -153,3 +153,7 @@ urlpatterns = [
     path("invitations/<str:token>/", accounts.invitation, name="invitation"),
     path("admin/", admin.site.urls),
 ]
+
+# A request that waited too long for a pooled database connection is a 503 with
+# Retry-After (labeling/request_gate.py), not a 500; anything else is Django's 500.
+handler500 = "labeling.request_gate.server_error"

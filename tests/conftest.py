@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 from PIL import Image as PILImage
 
@@ -125,5 +126,14 @@ def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a service call in a thread of its own, as a view or worker would: browser
     tests may leave an event loop running in this one, where the channel layer's
     async_to_sync cannot publish."""
+
+    def call_and_close() -> T:
+        try:
+            return call(*args, **kwargs)
+        finally:
+            # The thread ends here: its connection must go back to the pool (with
+            # ANYMASK_DB_POOL_SIZE), or every call would keep one checked out.
+            connection.close()
+
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call, *args, **kwargs).result(timeout=30)
+        return pool.submit(call_and_close).result(timeout=30)

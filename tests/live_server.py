@@ -29,7 +29,7 @@ class AsgiServer:
     """`start`, `stop` and `restart` on a fixed port, so an open page can reconnect."""
 
     def __init__(
-        self, media: Path, log: Path, *, lifespan: bool = False, env: dict[str, str] | None = None
+        self, media: Path, log: Path, env: dict[str, str] | None = None, *, lifespan: bool = False
     ) -> None:
         # With the lifespan on, the server warms its models at start, as `serve` does.
         self.media, self.log, self.lifespan, self.env = media, log, lifespan, env or {}

@@ -275,7 +275,12 @@ def test_a_worker_killed_mid_task_reruns_it_and_stores_one_embedding(
     what is not ready, as `manage.py serve` does with `embed_missing`."""
     worker.stop()  # a cold, dedicated worker: seconds between "running" and "ready"
     production = bool(settings.REDIS_URL)
-    victim = Worker(media, tmp_path / "victim.log", pool="prefork" if production else "solo")
+    # The re-delivered task finds the dead run's lease still live and leaves it to the
+    # sweep, which re-runs the image once the lease expires (short here, 60 s default).
+    lease = {"ANYMASK_EMBEDDING_LEASE_SECONDS": "3", "ANYMASK_EMBEDDING_SWEEP_SECONDS": "1"}
+    victim = Worker(
+        media, tmp_path / "victim.log", pool="prefork" if production else "solo", env=lease
+    )
     victim.start()
     owner, project = project_with(models_dir["sam2"])
     image = do_add_image(project, owner, picture(9, (640, 480)), "victim.png")

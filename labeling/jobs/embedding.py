@@ -4,20 +4,28 @@ The image's row carries the outcome (`embedding_status`, `embedding_error`), whi
 is pushed to the project's pages. A stored embedding that is still valid is kept;
 a corrupt one is replaced. `embedding_attempts` counts encodes that began, so an
 image that kills its worker each time (out of memory, say) is given up on instead
-of being redelivered forever.
+of being redelivered forever. While it works, the worker holds the image's lease
+(`embedding_lease`), so a second delivery of the task skips the image and a dead
+worker's image is re-run by the sweep (`embedding_sweep`) within a minute or two.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError
 from django.db.models import F
+from django.utils import timezone
 
 from inference import EmbeddingError, InferenceError
 from labeling import embedding_store
 from labeling.events import publish_image_status
+from labeling.jobs import embedding_lease
 from labeling.models import EmbeddingStatus, Image
 
 logger = logging.getLogger(__name__)
@@ -49,8 +57,10 @@ def retry_delay(retries: int) -> float:
     return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries) * random.uniform(0.5, 1)  # noqa: S311
 
 
-def _set_status(image: Image, status: str, error: str = "") -> None:
-    Image.objects.filter(pk=image.pk).update(embedding_status=status, embedding_error=error)
+def _set_status(image: Image, status: str, error: str = "", **fields: Any) -> None:
+    Image.objects.filter(pk=image.pk).update(
+        embedding_status=status, embedding_error=error, **fields
+    )
     publish_image_status(image.project_id, image.pk, embedding=status, error=error)
 
 
@@ -58,14 +68,29 @@ def embed_image(image_id: int, *, retries: int, max_retries: int) -> str:
     """Compute and store the embedding of one image, unless a valid one is stored.
 
     `retries` is how many times this task has been retried already. Raises
-    `RetryLater` for a transient failure while retries remain.
+    `RetryLater` for a transient failure while retries remain. Returns "skipped" when
+    another live worker holds the image's lease (it is encoding it now).
     """
-    from inference import load_model
-
     image = Image.objects.select_related("project").filter(pk=image_id).first()
     if image is None:
         logger.info("image %s vanished before its embedding was computed", image_id)
         return "vanished"
+    owner = embedding_lease.new_owner()
+    if not embedding_lease.try_take(image.pk, owner):
+        logger.info("image %s is being encoded by another worker; skipping", image_id)
+        return "skipped"
+    try:
+        # The heartbeat covers the model load too: a first download can take minutes.
+        with embedding_lease.heartbeat(image.pk, owner):
+            return _embed_leased(image, retries=retries, max_retries=max_retries)
+    finally:
+        embedding_lease.release(image.pk, owner)
+
+
+def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
+    from inference import load_model
+
+    image_id = image.pk
     spec = image.project.model_spec
     try:
         model = load_model(spec)
@@ -97,6 +122,8 @@ def embed_image(image_id: int, *, retries: int, max_retries: int) -> str:
         return "gave up"
     _set_status(image, EmbeddingStatus.RUNNING)
     try:
+        if settings.ANYMASK_TEST_ENCODE_DELAY_MS:  # tests only: a window to kill us in
+            time.sleep(settings.ANYMASK_TEST_ENCODE_DELAY_MS / 1000)
         embedding_store.compute(model, image)
     except Exception as error:
         # The attempt ended in an error we saw, not a dead worker: it does not count.
@@ -128,5 +155,12 @@ def _failed(image: Image, error: Exception, retries: int, max_retries: int) -> s
         return f"failed: {error}"
     delay = retry_delay(retries)
     logger.warning("image %s: %s; retrying in %.0f s", image.pk, error, delay)
-    _set_status(image, EmbeddingStatus.PENDING, f"Will retry in {delay:.0f} s: {error}")
+    # Due when the retry is: the sweep must not take a waiting retry for a lost task.
+    due = timezone.now() + timedelta(seconds=delay)
+    _set_status(
+        image,
+        EmbeddingStatus.PENDING,
+        f"Will retry in {delay:.0f} s: {error}",
+        embedding_queued_at=due,
+    )
     raise RetryLater(error, delay) from error

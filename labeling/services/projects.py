@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from inference import canonical_spec
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Membership, Project, Role
@@ -85,7 +86,10 @@ def do_update_project(project: Project, *, name: str, description: str, model_sp
     images = Image.objects.filter(project=project)
     ids = list(images.values_list("id", flat=True))
     images.update(
-        embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_attempts=0
+        embedding_status=EmbeddingStatus.PENDING,
+        embedding_error="",
+        embedding_attempts=0,
+        embedding_queued_at=timezone.now(),
     )
     enqueue_many_on_commit(COMPUTE_EMBEDDING, [(image_id,) for image_id in ids])
     return len(ids)

@@ -14,7 +14,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -104,9 +104,12 @@ def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Imag
                 byte_size=checked.byte_size,
                 uploaded_by=user,
             )
-            # robust: a broker outage must not turn a stored upload into an error;
-            # the image stays "pending" and `embed_missing` queues it later.
-            enqueue_on_commit(COMPUTE_EMBEDDING, image.pk, robust=True)
+            # robust: a broker outage must not turn a stored upload into an error (nor
+            # delete its files): the image stays "pending", marked as never queued,
+            # and the workers' sweep queues it once the broker is back.
+            enqueue_on_commit(
+                COMPUTE_EMBEDDING, image.pk, robust=True, on_failure=_never_queued(image.pk)
+            )
     except IntegrityError:
         _delete_files(saved)
         raise ImageRefused("Same content as an image just added to the project.") from None
@@ -114,6 +117,13 @@ def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Imag
         _delete_files(saved)
         raise
     return image
+
+
+def _never_queued(image_id: int) -> Callable[[], None]:
+    def mark_never_queued() -> None:
+        Image.objects.filter(pk=image_id).update(embedding_queued_at=None)
+
+    return mark_never_queued
 
 
 def _delete_files(names: list[str]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db.models import Q
+from django.utils import timezone
 
 from labeling.models import EmbeddingStatus, Image
 from labeling.queueing import COMPUTE_EMBEDDING, enqueue
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_attempts=0
         )
         ids = list(images.values_list("id", flat=True))
+        Image.objects.filter(pk__in=ids).update(embedding_queued_at=timezone.now())
         for image_id in ids:
             enqueue(COMPUTE_EMBEDDING, image_id)
         self.stdout.write(f"Queued {len(ids)} image(s) for embedding.")

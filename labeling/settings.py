@@ -206,6 +206,9 @@ ANYMASK_WS_BURST = env_int("ANYMASK_WS_BURST", 60, minimum=1)
 # While an image's embedding is not ready its sockets re-read the status this often:
 # in embedded mode the worker's events cannot reach the web process.
 ANYMASK_WS_EMBEDDING_POLL_MS = env_int("ANYMASK_WS_EMBEDDING_POLL_MS", 1000, minimum=50)
+# Every open socket re-checks its session, user and membership this often (one
+# indexed query), so access that ends on any web process ends its sockets too.
+ANYMASK_WS_RECHECK_MS = env_int("ANYMASK_WS_RECHECK_MS", 1000, minimum=100)
 
 # --- JSON API -----------------------------------------------------------------------
 # Requests each token owner may make: "N/s", "N/m", "N/h" or "N/d"; empty: no limit.

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Close codes (4000-4999 are the application's own). The pages know them from
 # static/js/close_codes.js.
 CLOSE_FORBIDDEN = 4403  # access ended: reconnecting cannot help
+CLOSE_RETRY = 4503  # the server's message service (Redis) is unreachable: retry later
 
 MAX_SEQ = 2**53  # integers a browser's JSON numbers hold exactly
 MAX_ID = 2**63 - 1  # database ids are 64-bit

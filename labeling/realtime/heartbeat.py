@@ -1,0 +1,54 @@
+"""A labeling socket's presence heartbeat: its row stays fresh while it lives.
+
+Every `presence.HEARTBEAT_SECONDS` the socket refreshes its own presence row and
+sweeps stale ones (rows of sockets that died without closing, such as those of a
+killed web process), then tells the swept images' viewers and project pages. A
+socket that closes deletes its row at once (the consumer's `left`); a dead one
+stops counting after `presence.STALE_SECONDS` and is gone from every page a
+heartbeat later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+
+from labeling.services import presence
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[int, int], Awaitable[None]]  # (project id, image id)
+
+
+class PresenceHeartbeat:
+    def __init__(self, channel_name: str, publish: Publish) -> None:
+        self.channel_name, self._publish = channel_name, publish
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            try:
+                swept = await database_sync_to_async(beat)(self.channel_name)
+            except Exception as error:  # a database hiccup: the next beat tries again
+                logger.warning("presence heartbeat failed (%s)", type(error).__name__)
+                continue
+            for project_id, image_ids in swept.items():
+                for image_id in image_ids:
+                    await self._publish(project_id, image_id)
+
+
+def beat(channel_name: str) -> dict[int, list[int]]:
+    presence.do_touch(channel_name)
+    return presence.do_sweep()

@@ -220,6 +220,19 @@ if ANYMASK_API_RATE and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", ANYMASK_API_
 
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+
+
+def redis_channel_layer(url: str) -> dict[str, object]:
+    """The Channels layer on the Redis at `url` (also used by the restart tests)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
+        # reads with a 5 s socket timeout by default, which races it and kills
+        # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
+        "CONFIG": {"hosts": [{"address": url, "socket_timeout": 30}]},
+    }
+
+
 if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:
     # Caught here, not at the first task or websocket, where it would look like an
     # outage. Only the scheme is echoed: the URL may hold a password.
@@ -236,15 +249,7 @@ if REDIS_URL:
         # longest encode so a slow job on a busy GPU is never run twice.
         "visibility_timeout": env_int("ANYMASK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
-            # reads with a 5 s socket timeout by default, which races it and kills
-            # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
     # One cache for every web process, so the API's request budget is shared
     # (labeling/api/throttle.py). Embedded mode keeps Django's in-memory default.
     CACHES = {

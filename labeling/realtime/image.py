@@ -30,7 +30,7 @@ from labeling.realtime.access import AccessCheck, Authorized, Forbidden
 from labeling.realtime.embedding_watch import EmbeddingWatch
 from labeling.realtime.guard import AccessGuard
 from labeling.realtime.heartbeat import PresenceHeartbeat
-from labeling.realtime.outage import LayerOutage, quietly
+from labeling.realtime.outage import GroupWatch, LayerOutage, quietly
 from labeling.realtime.protocol import (
     CLOSE_FORBIDDEN,
     MAX_CANDIDATE,
@@ -87,7 +87,13 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.ANYMASK_WS_RATE, settings.ANYMASK_WS_BURST)
         self.decodes = DecodeSession(self.send_json, self.image_id)
         self.guard = AccessGuard(lambda: self.authorize([], fresh=False), self._end_access)
-        self.heartbeat = PresenceHeartbeat(self.channel_name, self._publish_swept)
+        self.heartbeat = PresenceHeartbeat(
+            self.channel_name, self.image_id, self._publish_swept, self._beat_viewers
+        )
+        groups = [project_group(self.project_id), image_group(self.image_id)]
+        self.groups_watch = GroupWatch(
+            self.channel_layer, groups, self.channel_name, self.layer_lost
+        )
         self.claim_kept = -math.inf
         self.background: set[asyncio.Future[None]] = set()
         self.groups_joined = True
@@ -98,6 +104,7 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         await self.send_json(hello)
         self.embedding.watch()
         self.guard.start()
+        self.groups_watch.start()
         viewers = await database_sync_to_async(presence.do_arrive)(
             self.channel_name, self.image_id, self.user_id
         )
@@ -118,6 +125,7 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         self.embedding.close()
         self.guard.stop()
         self.heartbeat.stop()
+        self.groups_watch.stop()
         viewers = await database_sync_to_async(presence.do_leave)(self.channel_name, self.image_id)
         if self.groups_joined:
             self.groups_joined = False
@@ -337,7 +345,16 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
 
     async def image_presence(self, event: dict[str, Any]) -> None:
         if event.get("image") == self.image_id and await self.may_push():
-            await self.send_json({"type": "presence", "viewers": event.get("viewers", [])})
+            await self._show_viewers(list(event.get("viewers", [])))
+
+    async def _beat_viewers(self, viewers: list[str]) -> None:
+        """The heartbeat found other viewers than the page was told of."""
+        if await self.may_push():
+            await self._show_viewers(viewers)
+
+    async def _show_viewers(self, viewers: list[str]) -> None:
+        self.heartbeat.shown(viewers)
+        await self.send_json({"type": "presence", "viewers": viewers})
 
     async def annotation_created(self, event: dict[str, Any]) -> None:
         await self._relay(event, annotation=event.get("annotation"))

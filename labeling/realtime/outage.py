@@ -1,4 +1,4 @@
-"""What a socket does while the channel layer (Redis) is unreachable.
+"""What a socket does while the channel layer (Redis) is unreachable, or restarted.
 
 Without this, the layer's `ConnectionError` escapes the consumer: an open socket is
 dropped with no close code (the page cannot tell a restart from a refusal), and a
@@ -6,11 +6,19 @@ handshake during the outage is an HTTP 500 with a traceback per attempt. Here an
 open socket is closed with `CLOSE_RETRY` (4503: the page reconnects with backoff
 and says why), a handshake is refused (a plain close before accept), and the log
 gets one warning line each.
+
+A restart quicker than a socket's blocking read goes unseen by the read (redis-py
+reconnects), but a Redis without persistence comes back without the groups: the
+socket would stay open and hear nothing. So `GroupWatch` looks every few seconds
+whether the socket is still in its groups, and closes it with 4503 when not (the
+page reconnects, and its `hello` brings back everything it missed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -53,9 +61,73 @@ class LayerOutage:
         """Let go of what the socket holds (rows, tasks); never raises a layer error."""
         raise NotImplementedError
 
+    async def layer_lost(self) -> None:
+        """The groups are gone (or Redis is): close so the page reconnects and catches up."""
+        if not getattr(self, "closed", False):
+            self.closed = True
+            await self.close(code=CLOSE_RETRY)  # type: ignore[attr-defined]
+
 
 async def quietly(call: Any) -> None:
     """Await a channel-layer call that may fail during an outage (group_discard, a
     presence push): what it would do no longer matters once the socket is gone."""
     with suppress(*LAYER_ERRORS):
         await call
+
+
+GROUP_CHECK_SECONDS = 3.0
+
+
+async def still_in_groups(layer: Any, groups: list[str], channel: str) -> bool:
+    """Whether `channel` is still a member of every group, on the Redis layer (whose
+    groups a restart without persistence loses). Other layers keep their groups as
+    long as the process lives: always True."""
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:  # pragma: no cover - channels_redis is a dependency
+        return True
+    if not isinstance(layer, RedisChannelLayer):
+        return True
+    for group in groups:
+        # channels_redis keeps a group as a sorted set of channel names (group_add).
+        connection = layer.connection(layer.consistent_hash(group))
+        if await connection.zscore(layer._group_key(group), channel) is None:
+            return False
+    return True
+
+
+class GroupWatch:
+    """Every GROUP_CHECK_SECONDS: is the socket still in its groups, and is the layer
+    reachable? If not, `lost()` is awaited once (the consumer closes with 4503)."""
+
+    def __init__(
+        self, layer: Any, groups: list[str], channel: str, lost: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.layer, self.groups, self.channel, self._lost = layer, groups, channel, lost
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_CHECK_SECONDS)
+            try:
+                intact = await still_in_groups(self.layer, self.groups, self.channel)
+            except LAYER_ERRORS as error:
+                logger.warning("socket %s: channel layer unreachable (%s)", self.channel, error)
+                intact = False
+            else:
+                if not intact:
+                    logger.warning(
+                        "socket %s: no longer in its groups (Redis restarted?); closing",
+                        self.channel,
+                    )
+            if not intact:
+                await self._lost()
+                return

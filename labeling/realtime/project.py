@@ -21,7 +21,7 @@ from django.conf import settings
 from labeling.events import page_group
 from labeling.realtime.access import Forbidden, PageAccessCheck
 from labeling.realtime.guard import AccessGuard
-from labeling.realtime.outage import LayerOutage, quietly
+from labeling.realtime.outage import GroupWatch, LayerOutage, quietly
 from labeling.realtime.protocol import CLOSE_FORBIDDEN
 
 NUDGE_EVERY = 0.1  # seconds: a burst of changes becomes one refresh
@@ -55,11 +55,15 @@ class ProjectConsumer(LayerOutage, AsyncJsonWebsocketConsumer):
             return
         self.guard = AccessGuard(database_sync_to_async(self.access), self._end_access)
         self.group = page_group(self.project_id)
+        self.groups_watch = GroupWatch(
+            self.channel_layer, [self.group], self.channel_name, self.layer_lost
+        )
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.closed = False
         await self.send_json({"type": "hello", "worker_events": workers_reach_pages()})
         self.guard.start()
+        self.groups_watch.start()
 
     async def disconnect(self, code: int) -> None:
         await self.left(code)
@@ -70,6 +74,7 @@ class ProjectConsumer(LayerOutage, AsyncJsonWebsocketConsumer):
             self.flush.cancel()
         if hasattr(self, "guard"):
             self.guard.stop()
+            self.groups_watch.stop()
         if self.group is not None:
             group, self.group = self.group, None
             await quietly(self.channel_layer.group_discard(group, self.channel_name))

@@ -27,9 +27,14 @@ from tests.conftest import Personas, image_row, off_loop
 from tests.test_consumer import LoopThread, Socket, headers_for
 from tests.test_project_socket import mask
 
+
+def redis_missing() -> bool:
+    return shutil.which("redis-server") is None
+
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+    pytest.mark.skipif(redis_missing(), reason="needs redis-server"),
 ]
 
 PORT = int(os.environ.get("ANYMASK_TEST_REDIS_PORT", "6395"))

@@ -78,7 +78,8 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     }
   }
 
-  /** The socket's state: "connecting" | "open" | "closed" | "refused"; `wait` ms to a retry. */
+  /** The socket's state: "connecting" | "open" | "closed" | "unavailable" | "refused";
+   * `wait` ms to a retry. */
   function onConnection(stateName, wait) {
     state.connected = stateName === "open";
     if (!state.connected) {
@@ -86,7 +87,9 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
       prompting.clearHover();
     }
     ui.showConnection(stateName, wait);
-    if (stateName === "closed" && (state.outbox.size || state.current)) {
+    if (stateName === "unavailable") {
+      ui.say("The server's live updates are restarting. Reconnecting… your unsaved work is kept.", "warn");
+    } else if (stateName === "closed" && (state.outbox.size || state.current)) {
       ui.say("Connection lost. Your unsaved work is kept and will be sent when it is back.", "warn");
     }
     if (stateName === "refused") ui.say("You no longer have access to this image.", "error");

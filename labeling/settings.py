@@ -224,13 +224,20 @@ REDIS_URL = env_str("REDIS_URL")
 
 def redis_channel_layer(url: str) -> dict[str, object]:
     """The Channels layer on the Redis at `url` (also used by the restart tests)."""
-    return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    host = {
+        "address": url,
         # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
         # reads with a 5 s socket timeout by default, which races it and kills
         # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
-        "CONFIG": {"hosts": [{"address": url, "socket_timeout": 30}]},
+        "socket_timeout": 30,
+        # After a Redis restart every pooled connection is dead, and redis-py only
+        # finds out by failing a command on it: without a retry the first handshake
+        # on each web process fails. One retry, on a new connection, at once.
+        "retry_on_error": [RedisConnectionError],
     }
+    return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
 
 
 if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:

@@ -92,7 +92,7 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         )
         groups = [project_group(self.project_id), image_group(self.image_id)]
         self.groups_watch = GroupWatch(
-            self.channel_layer, groups, self.channel_name, self.layer_lost
+            self.channel_layer, groups, self.channel_name, self.close_for_retry
         )
         self.claim_kept = -math.inf
         self.background: set[asyncio.Future[None]] = set()
@@ -197,13 +197,23 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
 
     async def may_push(self) -> bool:
         """Whether a push may still be relayed: the socket's access, checked now (one
-        query while nothing changed). Access gone closes the socket instead."""
+        query while nothing changed). Access gone closes the socket instead (4403), and
+        so does a check that cannot be made (4503: the page reconnects and catches up
+        on what it was not sent)."""
         if self.closed:
             return False
         try:
             await self.authorize([], fresh=False)
         except Forbidden as forbidden:
             await self.refuse(None, str(forbidden))
+            return False
+        except Exception as error:
+            logger.warning(
+                "image %s: no access check for a push (%s); closing for a retry",
+                self.image_id,
+                type(error).__name__,
+            )
+            await self.close_for_retry()
             return False
         return True
 

@@ -61,8 +61,9 @@ class LayerOutage:
         """Let go of what the socket holds (rows, tasks); never raises a layer error."""
         raise NotImplementedError
 
-    async def layer_lost(self) -> None:
-        """The groups are gone (or Redis is): close so the page reconnects and catches up."""
+    async def close_for_retry(self) -> None:
+        """The groups are gone (or Redis is, or the database did not answer a push's
+        check): close with 4503 so the page reconnects and catches up."""
         if not getattr(self, "closed", False):
             self.closed = True
             await self.close(code=CLOSE_RETRY)  # type: ignore[attr-defined]

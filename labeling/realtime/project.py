@@ -12,6 +12,7 @@ second (`guard`), so a logged-out or removed member's socket closes with 4403.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,6 +24,8 @@ from labeling.realtime.access import Forbidden, PageAccessCheck
 from labeling.realtime.guard import AccessGuard
 from labeling.realtime.outage import GroupWatch, LayerOutage, quietly
 from labeling.realtime.protocol import CLOSE_FORBIDDEN
+
+logger = logging.getLogger(__name__)
 
 NUDGE_EVERY = 0.1  # seconds: a burst of changes becomes one refresh
 
@@ -56,7 +59,7 @@ class ProjectConsumer(LayerOutage, AsyncJsonWebsocketConsumer):
         self.guard = AccessGuard(database_sync_to_async(self.access), self._end_access)
         self.group = page_group(self.project_id)
         self.groups_watch = GroupWatch(
-            self.channel_layer, [self.group], self.channel_name, self.layer_lost
+            self.channel_layer, [self.group], self.channel_name, self.close_for_retry
         )
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -99,5 +102,9 @@ class ProjectConsumer(LayerOutage, AsyncJsonWebsocketConsumer):
             await database_sync_to_async(self.access)()
         except Forbidden as forbidden:
             await self._end_access(str(forbidden))
+            return
+        except Exception as error:  # no answer from the database: the page retries
+            logger.warning("project page socket: no access check (%s)", type(error).__name__)
+            await self.close_for_retry()
             return
         await self.send_json({"type": "changed"})

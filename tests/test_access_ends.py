@@ -164,12 +164,19 @@ def test_presence_and_embedding_news_stop_too(
 def test_a_role_that_still_may_view_keeps_the_socket(
     runner: LoopThread, personas: Personas, image: Image, kind: str
 ) -> None:
-    """Every role may view: annotator to reviewer keeps the socket and its pushes (the
-    labeling socket then refuses prompts, test_consumer.py)."""
+    """Every role may view: annotator to reviewer keeps the socket and its pushes; the
+    labeling page is told the new role within 2 s (and the socket then refuses
+    prompts, test_consumer.py)."""
     _client, headers = logged_in(personas)
     socket = open_socket(runner, kind, image, headers)
+    started = time.monotonic()
     Membership.objects.filter(user=personas.annotator).update(role=Role.REVIEWER)
-    time.sleep(1.5)  # past a guard check
+    if kind == "image":
+        told = socket.receive(timeout=3)
+        assert told == {"type": "role", "role": "reviewer", "abilities": ["review", "view"]}
+        assert time.monotonic() - started < 2.0
+    else:
+        time.sleep(1.5)  # past a guard check
     push(image, personas)
     expect_pushed(socket, kind)
 

@@ -8,15 +8,21 @@ Real ASGI application, database and channel layer.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import websockets
 from django.utils import timezone
 
 from labeling.models import Image, Presence
 from labeling.services import presence
 from tests.conftest import Personas, image_row
+from tests.live_server import AsgiServer
 from tests.test_consumer import LoopThread, Socket, headers_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,3 +78,32 @@ def test_a_dead_socket_s_viewer_vanishes_and_its_row_is_swept(
     assert presence.viewers_of([image.pk]) == {image.pk: ["annie"]}
     seen = Presence.objects.get().seen_at
     assert (timezone.now() - seen).total_seconds() <= presence.HEARTBEAT_SECONDS + 1
+
+
+def test_sockets_closed_right_after_hello_on_a_real_server_leave_no_rows(
+    personas: Personas, image: Image, tmp_path: Path, settings: Any
+) -> None:
+    """uvicorn raises when the server sends to a client that just left (here: the
+    presence push right after hello); the consumer must still delete its row."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    server = AsgiServer(tmp_path / "media", tmp_path / "server.log")
+    server.start()
+    headers = dict(headers_for(personas.annotator))
+    host = f"127.0.0.1:{server.port}"
+    extra = {"Cookie": headers[b"cookie"].decode(), "Origin": f"http://{host}"}
+
+    async def hello_and_leave() -> None:
+        url = f"ws://{host}/ws/images/{image.pk}/"
+        async with websockets.connect(url, additional_headers=extra) as socket:
+            assert json.loads(await socket.recv())["type"] == "hello"
+
+    try:
+        for _ in range(10):
+            asyncio.run(hello_and_leave())
+        deadline = time.monotonic() + 5
+        while Presence.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Presence.objects.exists()
+        assert "Traceback" not in server.log_tail()
+    finally:
+        server.stop()

@@ -86,7 +86,8 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         self.embedding = EmbeddingWatch(self.image_id, state, self.send_json)
         self.bucket = TokenBucket(settings.ANYMASK_WS_RATE, settings.ANYMASK_WS_BURST)
         self.decodes = DecodeSession(self.send_json, self.image_id)
-        self.guard = AccessGuard(lambda: self.authorize([], fresh=False), self._end_access)
+        self.role = hello["user"]["role"]
+        self.guard = AccessGuard(self._recheck, self._end_access)
         self.heartbeat = PresenceHeartbeat(
             self.channel_name, self.image_id, self._publish_swept, self._beat_viewers
         )
@@ -190,6 +191,15 @@ class ImageConsumer(LayerOutage, AsyncWebsocketConsumer):
         await self.reply_error(seq, "forbidden", detail)
         self.closed = True
         await self.close(code=CLOSE_FORBIDDEN)
+
+    async def _recheck(self) -> None:
+        """The guard's check: access now (or `Forbidden`). A new role that may still
+        view is told to the page, which then offers what the role may do."""
+        allowed = await self.authorize([], fresh=False)
+        if allowed.access.role != self.role and not self.closed:
+            self.role = allowed.access.role
+            abilities = allowed.access.abilities
+            await self.send_json({"type": "role", "role": self.role, "abilities": abilities})
 
     async def _end_access(self, detail: str) -> None:
         """The guard (or a push's check) found access gone: close with 4403."""

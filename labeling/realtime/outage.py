@@ -5,7 +5,8 @@ dropped with no close code (the page cannot tell a restart from a refusal), and 
 handshake during the outage is an HTTP 500 with a traceback per attempt. Here an
 open socket is closed with `CLOSE_RETRY` (4503: the page reconnects with backoff
 and says why), a handshake is refused (a plain close before accept), and the log
-gets one warning line each.
+gets one warning line each. The same door catches a send to a client that has
+just left (uvicorn raises), so the socket's rows and tasks are let go of either way.
 
 A restart quicker than a socket's blocking read goes unseen by the read (redis-py
 reconnects), but a Redis without persistence comes back without the groups: the
@@ -29,7 +30,8 @@ from labeling.realtime.protocol import CLOSE_RETRY
 logger = logging.getLogger(__name__)
 
 # What the Redis layer raises when Redis is down or restarting (redis-py wraps
-# socket errors in its ConnectionError; OSError covers a raw one).
+# socket errors in its ConnectionError), and what the server raises for a frame
+# sent to a client that is gone (an OSError).
 LAYER_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 
@@ -43,8 +45,14 @@ class LayerOutage:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
         except LAYER_ERRORS as error:
             path = scope.get("path", "?")
-            when = "open socket" if self.accepted else "handshake"
-            logger.warning("%s %s: channel layer unreachable (%s)", when, path, error)
+            if isinstance(error, RedisError):
+                when = "open socket" if self.accepted else "handshake"
+                logger.warning("%s %s: channel layer unreachable (%s)", when, path, error)
+            else:
+                # uvicorn's ClientDisconnected (an OSError): a frame sent to a client
+                # that just left. Channels would end the consumer without running its
+                # disconnect, leaving (among others) its presence row behind.
+                logger.debug("socket %s: the client left (%s)", path, type(error).__name__)
             with suppress(Exception):  # the client may be gone already
                 await self.left(CLOSE_RETRY)
             message: dict[str, Any] = {"type": "websocket.close"}

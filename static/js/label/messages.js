@@ -42,6 +42,14 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     root.dataset.ready = "true";
   }
 
+  /** An admin changed this user's role while the page is open. */
+  function onRole(message) {
+    state.canAnnotate = message.abilities.includes("annotate");
+    state.canReview = message.abilities.includes("review");
+    ui.renderList();
+    ui.say(`Your role in this project is now ${message.role}.`, "warn");
+  }
+
   function onMessage(message) {
     if (message.seq !== undefined && message.seq !== null && message.seq === state.hover.seq) {
       prompting.onHoverReply(message); // masks, superseded or an error: never shown as the mask
@@ -49,6 +57,7 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     }
     switch (message.type) {
       case "hello": onHello(message); break;
+      case "role": onRole(message); break;
       case "masks": prompting.onMasks(message); break;
       case "pending": prompting.onPending(message); break;
       case "superseded": break; // a newer prompt is on its way

@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django (behind a body-size guard and a gate on
-concurrent requests), websockets through Channels: session authentication, Origin
-checked against ALLOWED_HOSTS (a page on another site must not drive a logged-in
-user's socket), then the routes in `labeling.routing`."""
+concurrent requests), websockets through Channels: the Origin checked as Django's
+CSRF check does (scheme, host and port: a page on another site must not drive a
+logged-in user's socket), session authentication, then the routes in
+`labeling.routing`."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from labeling.body_limit import BodySizeLimit  # noqa: E402
+from labeling.realtime.origin import SameOriginValidator  # noqa: E402
 from labeling.request_gate import RequestGate  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
 
@@ -42,7 +43,7 @@ http_app = BodySizeLimit(
     ],
 )
 
-websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 router = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
 

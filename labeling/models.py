@@ -357,15 +357,19 @@ class Export(Job):
 class Presence(models.Model):
     """One open labeling socket: who is looking at which image right now.
 
-    Rows are written when a socket opens, refreshed by its pings and deleted when it
-    closes; a row whose socket died without closing (a killed server) goes stale
-    after `labeling.services.presence.STALE_SECONDS` and stops counting.
+    Rows are written when a socket opens, refreshed by its heartbeat and deleted when
+    it closes; a row whose socket died without closing (a killed server) goes stale
+    after `labeling.services.presence.STALE_SECONDS`, stops counting, and is swept.
     """
 
     channel_name = models.CharField(max_length=200, unique=True)
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     seen_at = models.DateTimeField()
+
+    class Meta:
+        # The heartbeat's sweep looks for stale rows every few seconds.
+        indexes = [models.Index(fields=["seen_at"], name="presence_seen_at")]
 
     def __str__(self) -> str:
         return f"{self.user} on image {self.image_id}"

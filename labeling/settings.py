@@ -256,6 +256,9 @@ ANYMASK_WS_BURST = env_int("ANYMASK_WS_BURST", 60, minimum=1)
 # While an image's embedding is not ready its sockets re-read the status this often:
 # in embedded mode the worker's events cannot reach the web process.
 ANYMASK_WS_EMBEDDING_POLL_MS = env_int("ANYMASK_WS_EMBEDDING_POLL_MS", 1000, minimum=50)
+# Every open socket re-checks its session, user and membership this often (one
+# indexed query), so access that ends on any web process ends its sockets too.
+ANYMASK_WS_RECHECK_MS = env_int("ANYMASK_WS_RECHECK_MS", 1000, minimum=100)
 
 # --- JSON API -----------------------------------------------------------------------
 # Requests each token owner may make: "N/s", "N/m", "N/h" or "N/d"; empty: no limit.
@@ -302,6 +305,26 @@ ANYMASK_TRUST_X_FORWARDED_FOR = env_bool("ANYMASK_TRUST_X_FORWARDED_FOR", defaul
 
 # --- Redis, Celery and Channels ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+
+
+def redis_channel_layer(url: str) -> dict[str, object]:
+    """The Channels layer on the Redis at `url` (also used by the restart tests)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    host = {
+        "address": url,
+        # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
+        # reads with a 5 s socket timeout by default, which races it and kills
+        # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
+        "socket_timeout": 30,
+        # After a Redis restart every pooled connection is dead, and redis-py only
+        # finds out by failing a command on it: without a retry the first handshake
+        # on each web process fails. One retry, on a new connection, at once.
+        "retry_on_error": [RedisConnectionError],
+    }
+    return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
+
+
 if REDIS_URL and REDIS_URL.split("://", 1)[0] not in {"redis", "rediss"}:
     # Caught here, not at the first task or websocket, where it would look like an
     # outage. Only the scheme is echoed: the URL may hold a password.
@@ -318,15 +341,7 @@ if REDIS_URL:
         # longest encode so a slow job on a busy GPU is never run twice.
         "visibility_timeout": env_int("ANYMASK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Every socket waits on Redis with a blocking pop of up to 5 s; redis-py 8
-            # reads with a 5 s socket timeout by default, which races it and kills
-            # the consumer with TimeoutError. Reads must be allowed to outlast the pop.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
     # One cache for every web process, so the API's request budget is shared
     # (labeling/api/throttle.py). Embedded mode keeps Django's in-memory default.
     CACHES = {

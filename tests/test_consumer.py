@@ -576,7 +576,8 @@ def test_logging_out_ends_the_socket_at_the_next_message(
     client = Client()
     client.force_login(personas.annotator)
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies['sessionid'].value}"
-    socket = Socket(runner, image.pk, [(b"origin", ORIGIN), (b"cookie", cookie.encode())])
+    headers = [(b"origin", ORIGIN), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie.encode())]
+    socket = Socket(runner, image.pk, headers)
     assert socket.connect()[0]
     socket.receive()  # hello
     client.logout()

@@ -1,4 +1,10 @@
-"""Who may use a labeling socket, checked again on every message.
+"""Who may use a socket, checked again on every message, every push and every second.
+
+Access can end while a socket is open, on any web process: a logout, an expired
+session, a deactivation, a password change, a removal or a new role. Nothing here
+waits to be told (another process could not tell it); each socket asks the
+database again instead: before every request, before relaying every push, and once
+a second while idle (`guard`), so a socket stops within about a second.
 
 The full check (`authorize`) is what an HTTP request with the socket's cookie would
 get: the session row and its signature, the user and its session hash, the image,
@@ -15,6 +21,8 @@ password change or deactivation changes the user row, a role change or removal
 changes the membership, an expired session drops out of the query) runs the full
 check again. Taking the fingerprint first means a change racing with a full check
 can only cause one more full check, never a stale answer.
+
+The project page's socket (`PageAccessCheck`) reads the same rows but the image.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.contrib import auth
@@ -77,14 +85,38 @@ def authorize(session_key: str | None, user_id: int, image_id: int) -> Authorize
     return Authorized(user, image, access)
 
 
+def authorize_page(session_key: str | None, user_id: int, project_id: int) -> Access:
+    """The project socket's full check: the session's user now, and their access."""
+    user = session_user(session_key)
+    if not isinstance(user, User) or user.pk != user_id:
+        raise Forbidden("You are no longer logged in.")
+    try:
+        return project_access(user, project_id, Ability.VIEW)
+    except (ProjectNotFound, PermissionDenied):
+        raise Forbidden("You no longer have access to this project.") from None
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _person_sql(project_column: str) -> tuple[list[str], str]:
+    """The columns and joins every check reads: the session, the user and their
+    membership of the project in `project_column`. Parameters: the user id, the
+    session key and now."""
+    columns = ["s.session_data", "s.expire_date", "u.password", "u.is_active", "m.role"]
+    joins = (
+        f" JOIN {_table(Membership)} m ON m.project_id = {project_column} AND m.user_id = %s"
+        f" JOIN {_table(User)} u ON u.id = m.user_id"
+        f" JOIN {_table(Session)} s ON s.session_key = %s AND s.expire_date > %s"
+    )
+    return columns, joins
+
+
 @functools.cache  # built once per process: it is formatted on every click otherwise
-def _fingerprint_sql() -> str:
+def _image_sql() -> str:
     """One query over the five rows the full check reads (table names from the models)."""
     q = connection.ops.quote_name
-
-    def table(model: Any) -> str:
-        return q(model._meta.db_table)
-
     image_columns = (
         "project_id",
         "sha256",
@@ -93,48 +125,89 @@ def _fingerprint_sql() -> str:
         "embedding_status",
         "embedding_error",
     )
-    columns = [
-        "s.session_data", "s.expire_date", "u.password", "u.is_active", "m.role",
-        "p.model_spec", *(f"i.{q(c)}" for c in image_columns),
-    ]  # fmt: skip
+    person, joins = _person_sql("i.project_id")
+    columns = [*person, "p.model_spec", *(f"i.{q(c)}" for c in image_columns)]
     # Only model metadata is formatted in; every value is a query parameter.
     return (
-        f"SELECT {', '.join(columns)} FROM {table(Image)} i"  # noqa: S608
-        f" JOIN {table(Project)} p ON p.id = i.project_id"
-        f" JOIN {table(Membership)} m ON m.project_id = i.project_id AND m.user_id = %s"
-        f" JOIN {table(User)} u ON u.id = m.user_id"
-        f" JOIN {table(Session)} s ON s.session_key = %s AND s.expire_date > %s"
-        " WHERE i.id = %s"
+        f"SELECT {', '.join(columns)} FROM {_table(Image)} i"  # noqa: S608
+        f" JOIN {_table(Project)} p ON p.id = i.project_id{joins} WHERE i.id = %s"
     )
 
 
-class AccessCheck:
-    """One socket's per-message check. Called only from Channels' database thread
-    (one at a time), so it needs no lock."""
+@functools.cache
+def _page_sql() -> str:
+    """The project socket's one query: session, user and membership rows."""
+    person, joins = _person_sql("p.id")
+    return f"SELECT {', '.join(person)} FROM {_table(Project)} p{joins} WHERE p.id = %s"  # noqa: S608
 
-    def __init__(self, session_key: str | None, user_id: int, image_id: int) -> None:
-        self.session_key, self.user_id, self.image_id = session_key, user_id, image_id
-        self._kept: tuple[tuple[Any, ...], Authorized] | None = None
+
+T = TypeVar("T")
+
+
+class _Fingerprinted(Generic[T]):
+    """A full check whose answer is kept while one query reads the same values (see
+    the module doc). Called only from Channels' database thread (one at a time), so
+    it needs no lock."""
+
+    def __init__(self, session_key: str | None, user_id: int) -> None:
+        self.session_key, self.user_id = session_key, user_id
+        self._kept: tuple[tuple[Any, ...], T] | None = None
+
+    def _query(self) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def _full(self) -> T:
+        raise NotImplementedError
 
     def fingerprint(self) -> tuple[Any, ...] | None:
         """The current values, or None when there is no such row (or no way to tell)."""
         if not self.session_key or settings.SESSION_ENGINE != DB_SESSIONS:
             return None
-        now: datetime = timezone.now()
+        sql, params = self._query()
         with connection.cursor() as cursor:
-            cursor.execute(_fingerprint_sql(), [self.user_id, self.session_key, now, self.image_id])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
         return None if row is None else tuple(row)
 
-    def __call__(self, fresh: bool = False) -> Authorized:
-        """The socket's access now; `fresh` always runs the full check (for writes,
-        which get up-to-date model instances from it)."""
+    def __call__(self, fresh: bool = False) -> T:
+        """The access now; `fresh` always runs the full check (for writes, which get
+        up-to-date model instances from it)."""
         current = self.fingerprint()
         kept = self._kept
         if not fresh and kept is not None and current is not None and current == kept[0]:
             return kept[1]
         self._kept = None
-        allowed = authorize(self.session_key, self.user_id, self.image_id)
+        allowed = self._full()
         if current is not None:
             self._kept = (current, allowed)
         return allowed
+
+
+class AccessCheck(_Fingerprinted[Authorized]):
+    """The labeling socket's check, on every message, every push and every second."""
+
+    def __init__(self, session_key: str | None, user_id: int, image_id: int) -> None:
+        super().__init__(session_key, user_id)
+        self.image_id = image_id
+
+    def _query(self) -> tuple[str, list[Any]]:
+        now: datetime = timezone.now()
+        return _image_sql(), [self.user_id, self.session_key, now, self.image_id]
+
+    def _full(self) -> Authorized:
+        return authorize(self.session_key, self.user_id, self.image_id)
+
+
+class PageAccessCheck(_Fingerprinted[Access]):
+    """The project socket's check, on every nudge and every second."""
+
+    def __init__(self, session_key: str | None, user_id: int, project_id: int) -> None:
+        super().__init__(session_key, user_id)
+        self.project_id = project_id
+
+    def _query(self) -> tuple[str, list[Any]]:
+        now: datetime = timezone.now()
+        return _page_sql(), [self.user_id, self.session_key, now, self.project_id]
+
+    def _full(self) -> Access:
+        return authorize_page(self.session_key, self.user_id, self.project_id)

@@ -22,12 +22,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
 from inference import PromptError
-from labeling.events import PAGE_NUDGE, image_group, page_group, project_group
+from labeling.events import image_group, project_group
 from labeling.models import AnnotationSource, EmbeddingStatus
 from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
 from labeling.realtime import database
 from labeling.realtime.access import AccessCheck, Authorized, Forbidden
 from labeling.realtime.embedding_watch import EmbeddingWatch
+from labeling.realtime.guard import AccessGuard
+from labeling.realtime.heartbeat import PresenceHeartbeat
+from labeling.realtime.image_pushes import ImagePushes
+from labeling.realtime.outage import GroupWatch, LayerOutage, quietly
 from labeling.realtime.protocol import (
     CLOSE_FORBIDDEN,
     MAX_CANDIDATE,
@@ -54,10 +58,10 @@ from labeling.services.claims import do_touch_claim
 
 logger = logging.getLogger(__name__)
 
-KEEP_ALIVE_SECONDS = 60  # claims and presence rows are refreshed at most this often
+KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 
 
-class ImageConsumer(AsyncWebsocketConsumer):
+class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
     image_id: int
     project_id: int
     user_id: int
@@ -83,39 +87,53 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.embedding = EmbeddingWatch(self.image_id, state, self.send_json)
         self.bucket = TokenBucket(settings.ANYMASK_WS_RATE, settings.ANYMASK_WS_BURST)
         self.decodes = DecodeSession(self.send_json, self.image_id)
+        self.role = hello["user"]["role"]
+        self.guard = AccessGuard(self._recheck, self._end_access)
+        self.heartbeat = PresenceHeartbeat(
+            self.channel_name, self.image_id, self._publish_swept, self._beat_viewers
+        )
+        groups = [project_group(self.project_id), image_group(self.image_id)]
+        self.groups_watch = GroupWatch(
+            self.channel_layer, groups, self.channel_name, self.close_for_retry
+        )
         self.claim_kept = -math.inf
-        self.presence_kept = time.monotonic()
         self.background: set[asyncio.Future[None]] = set()
+        self.groups_joined = True
         await self.channel_layer.group_add(project_group(self.project_id), self.channel_name)
         await self.channel_layer.group_add(image_group(self.image_id), self.channel_name)
         await self.accept()
         self.closed = False
         await self.send_json(hello)
         self.embedding.watch()
+        self.guard.start()
+        self.groups_watch.start()
         viewers = await database_sync_to_async(presence.do_arrive)(
             self.channel_name, self.image_id, self.user_id
         )
-        await self._publish_presence(viewers)
+        self.heartbeat.start()
+        await self._publish_presence(self.project_id, self.image_id, viewers)
 
     async def disconnect(self, code: int) -> None:
-        self.closed = True
-        if hasattr(self, "decodes"):
-            self.decodes.close()
-            self.embedding.close()
-        if hasattr(self, "project_id"):
-            viewers = await database_sync_to_async(presence.do_leave)(
-                self.channel_name, self.image_id
-            )
-            await self._publish_presence(viewers)
-            await self.channel_layer.group_discard(
-                project_group(self.project_id), self.channel_name
-            )
-            await self.channel_layer.group_discard(image_group(self.image_id), self.channel_name)
+        await self.left(code)
 
-    async def _publish_presence(self, viewers: list[str]) -> None:
-        event = {"type": "image.presence", "image": self.image_id, "viewers": viewers}
-        await self.channel_layer.group_send(image_group(self.image_id), event)
-        await self.channel_layer.group_send(page_group(self.project_id), PAGE_NUDGE)
+    async def left(self, code: int) -> None:
+        """Let go of everything the socket holds: its tasks, its presence row (at once,
+        so the viewers lists drop it) and its groups. Safe to call twice, and during a
+        channel-layer outage."""
+        self.closed = True
+        if not hasattr(self, "decodes"):
+            return  # refused at the handshake: it holds nothing
+        self.decodes.close()
+        self.embedding.close()
+        self.guard.stop()
+        self.heartbeat.stop()
+        self.groups_watch.stop()
+        viewers = await database_sync_to_async(presence.do_leave)(self.channel_name, self.image_id)
+        if self.groups_joined:
+            self.groups_joined = False
+            await quietly(self._publish_presence(self.project_id, self.image_id, viewers))
+            for group in (project_group(self.project_id), image_group(self.image_id)):
+                await quietly(self.channel_layer.group_discard(group, self.channel_name))
 
     async def send_json(self, content: dict[str, Any]) -> None:
         if not self.closed:
@@ -159,9 +177,24 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.reply_error(seq, "server_error", "Something went wrong; nothing was saved.")
 
     async def refuse(self, seq: int | None, detail: str) -> None:
+        if self.closed:
+            return
         await self.reply_error(seq, "forbidden", detail)
         self.closed = True
         await self.close(code=CLOSE_FORBIDDEN)
+
+    async def _recheck(self) -> None:
+        """The guard's check: access now (or `Forbidden`). A new role that may still
+        view is told to the page, which then offers what the role may do."""
+        allowed = await self.authorize([], fresh=False)
+        if allowed.access.role != self.role and not self.closed:
+            self.role = allowed.access.role
+            abilities = allowed.access.abilities
+            await self.send_json({"type": "role", "role": self.role, "abilities": abilities})
+
+    async def _end_access(self, detail: str) -> None:
+        """The guard (or a push's check) found access gone: close with 4403."""
+        await self.refuse(None, detail)
 
     async def authorize(self, abilities: list[Ability], fresh: bool = True) -> Authorized:
         """Access now, or `Forbidden`. Writes want `fresh` model instances; prompts and
@@ -175,10 +208,6 @@ class ImageConsumer(AsyncWebsocketConsumer):
 
     async def on_ping(self, seq: int, message: dict[str, Any]) -> None:
         await self.authorize([], fresh=False)
-        now = time.monotonic()
-        if now - self.presence_kept >= KEEP_ALIVE_SECONDS:
-            self.presence_kept = now
-            await database_sync_to_async(presence.do_touch)(self.channel_name)
         await self.send_json({"type": "pong", "seq": seq})
 
     def keep_claim(self) -> None:
@@ -300,31 +329,3 @@ class ImageConsumer(AsyncWebsocketConsumer):
         "update": on_update,
         "delete": on_delete,
     }
-
-    # ------------------------------------------------------------------ pushes
-    async def image_status(self, event: dict[str, Any]) -> None:
-        if event.get("image") == self.image_id and "embedding" in event:
-            await self.embedding.changed(event["embedding"], event.get("error", ""))
-
-    async def image_presence(self, event: dict[str, Any]) -> None:
-        if event.get("image") == self.image_id:
-            await self.send_json({"type": "presence", "viewers": event.get("viewers", [])})
-
-    async def annotation_created(self, event: dict[str, Any]) -> None:
-        await self._relay(event, annotation=event.get("annotation"))
-
-    async def annotation_updated(self, event: dict[str, Any]) -> None:
-        await self._relay(event, annotation=event.get("annotation"))
-
-    async def annotation_deleted(self, event: dict[str, Any]) -> None:
-        await self._relay(event, id=event.get("id"))
-
-    async def annotation_imported(self, event: dict[str, Any]) -> None:
-        await self._relay(event, annotations=event.get("annotations"))
-
-    async def _relay(self, event: dict[str, Any], **body: Any) -> None:
-        # Events come through the image's group, but stay checked against the image;
-        # the socket that made a change already has its reply.
-        if event.get("image") != self.image_id or event.get("origin") == self.channel_name:
-            return
-        await self.send_json({"type": event["type"], **body, "by": event.get("by")})

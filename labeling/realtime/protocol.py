@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Close codes (4000-4999 are the application's own). The pages know them from
 # static/js/close_codes.js.
 CLOSE_FORBIDDEN = 4403  # access ended: reconnecting cannot help
+CLOSE_RETRY = 4503  # the server's message service (Redis) is unreachable: retry later
 
 MAX_SEQ = 2**53  # integers a browser's JSON numbers hold exactly
 MAX_ID = 2**63 - 1  # database ids are 64-bit
@@ -118,6 +119,17 @@ def comment_field(message: dict[str, Any]) -> str:
     return comment
 
 
+def _holds_boolean(value: Any, depth: int = 0) -> bool:
+    """Whether a JSON value holds true or false anywhere (to depth 3: points are
+    [[x, y], ...]). Python counts booleans as integers, so numpy would read
+    [[true, false]] as the point (1, 0)."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list) and depth < 3:
+        return any(_holds_boolean(item, depth + 1) for item in value)
+    return False
+
+
 @dataclass(frozen=True)
 class PromptRequest:
     seq: int
@@ -154,6 +166,9 @@ def parse_prompt(seq: int, message: dict[str, Any], spec: str, sha256: str) -> P
             raise Refusal("invalid_prompt", f"At most {MAX_POINTS} points per prompt.")
     if box is not None and not (isinstance(box, list) and len(box) == 4):
         raise Refusal("invalid", "`box` must be [x0, y0, x1, y1] or null.")
+    for name, value in (("points", points), ("labels", labels), ("box", box)):
+        if _holds_boolean(value):
+            raise Refusal("invalid_prompt", f"`{name}` must hold numbers, not true or false.")
     multimask = message.get("multimask")
     if multimask is not None and not isinstance(multimask, bool):
         raise Refusal("invalid", "`multimask` must be true, false or null.")

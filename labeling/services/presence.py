@@ -13,9 +13,12 @@ from django.utils import timezone
 
 from labeling.models import Presence
 
-# The page pings every 20 s and a ping refreshes the row at most once a minute; a
-# row not refreshed for this long belongs to a socket that is gone.
-STALE_SECONDS = 150
+# Every open socket refreshes its row each HEARTBEAT_SECONDS (labeling/realtime/
+# heartbeat.py); a row not refreshed for STALE_SECONDS belongs to a socket that is
+# gone (a killed web process never ran its disconnect), so readers ignore it and the
+# next heartbeat anywhere deletes it and tells the image's viewers.
+HEARTBEAT_SECONDS = 3.0
+STALE_SECONDS = 10.0
 
 
 def _live() -> object:
@@ -37,6 +40,24 @@ def do_leave(channel_name: str, image_id: int) -> list[str]:
 
 def do_touch(channel_name: str) -> None:
     Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+def do_sweep() -> dict[int, list[int]]:
+    """Delete stale rows; the projects and images they were on, to tell their pages.
+    One indexed query when there is nothing stale (nearly always)."""
+    stale = list(
+        Presence.objects.filter(seen_at__lt=_live()).values_list(
+            "pk", "image_id", "image__project_id"
+        )
+    )
+    if not stale:
+        return {}
+    # Two sweeps at once may both report a row: its viewers get one more push.
+    Presence.objects.filter(pk__in=[pk for pk, _, _ in stale]).delete()
+    swept: dict[int, set[int]] = defaultdict(set)
+    for _, image_id, project_id in stale:
+        swept[project_id].add(image_id)
+    return {project_id: sorted(images) for project_id, images in swept.items()}
 
 
 def viewers_of(image_ids: list[int]) -> dict[int, list[str]]:

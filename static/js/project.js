@@ -3,7 +3,7 @@
 // a viewer) and the page then fetches the small status JSON again. Polling stays as
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
-import { CLOSE_FORBIDDEN } from "./close_codes.js";
+import { CLOSE_FORBIDDEN, CLOSE_RETRY } from "./close_codes.js";
 import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
 const counts = document.getElementById("counts");
@@ -82,6 +82,14 @@ async function refresh() {
   }
 }
 
+/** The notice above the counts while live updates are down ("" hides it). */
+function showLiveNotice(text) {
+  const notice = document.getElementById("live-notice");
+  if (!notice) return;
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
 function listen(delay = 1000) {
   const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${proto}//${window.location.host}${counts.dataset.socketPath}`);
@@ -90,6 +98,7 @@ function listen(delay = 1000) {
     if (message.type === "hello") {
       pollMs = message.worker_events ? POLL_SLOW_MS : POLL_FAST_MS;
       counts.dataset.live = "on";
+      showLiveNotice("");
       delay = 1000;
       refresh(); // catch up on anything missed while disconnected
     } else if (message.type === "changed" && !document.hidden) {
@@ -100,7 +109,13 @@ function listen(delay = 1000) {
     pollMs = POLL_FAST_MS;
     counts.dataset.live = "off";
     if (event.code === CLOSE_FORBIDDEN) return; // no longer a member: the next poll says so
-    setTimeout(() => listen(Math.min(delay * 2, 30000)), delay);
+    if (event.code === CLOSE_RETRY) {
+      counts.dataset.live = "unavailable";
+      showLiveNotice(`Live updates are restarting on the server; reconnecting in ${Math.ceil(delay / 1000)} s (the page still refreshes itself).`);
+    }
+    // Jitter, so a server restart is not met by every page at the same instant.
+    const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
+    setTimeout(() => listen(Math.min(delay * 2, 30000)), wait);
   });
 }
 

@@ -42,6 +42,14 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     root.dataset.ready = "true";
   }
 
+  /** An admin changed this user's role while the page is open. */
+  function onRole(message) {
+    state.canAnnotate = message.abilities.includes("annotate");
+    state.canReview = message.abilities.includes("review");
+    ui.renderList();
+    ui.say(`Your role in this project is now ${message.role}.`, "warn");
+  }
+
   function onMessage(message) {
     if (message.seq !== undefined && message.seq !== null && message.seq === state.hover.seq) {
       prompting.onHoverReply(message); // masks, superseded or an error: never shown as the mask
@@ -49,6 +57,7 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     }
     switch (message.type) {
       case "hello": onHello(message); break;
+      case "role": onRole(message); break;
       case "masks": prompting.onMasks(message); break;
       case "pending": prompting.onPending(message); break;
       case "superseded": break; // a newer prompt is on its way
@@ -79,7 +88,8 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     }
   }
 
-  /** The socket's state: "connecting" | "open" | "closed" | "refused"; `wait` ms to a retry. */
+  /** The socket's state: "connecting" | "open" | "closed" | "unavailable" | "refused";
+   * `wait` ms to a retry. */
   function onConnection(stateName, wait) {
     state.connected = stateName === "open";
     if (!state.connected) {
@@ -87,7 +97,9 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
       prompting.clearHover();
     }
     ui.showConnection(stateName, wait);
-    if (stateName === "closed" && (state.outbox.size || state.current)) {
+    if (stateName === "unavailable") {
+      ui.say("The server's live updates are restarting. Reconnecting… your unsaved work is kept.", "warn");
+    } else if (stateName === "closed" && (state.outbox.size || state.current)) {
       ui.say("Connection lost. Your unsaved work is kept and will be sent when it is back.", "warn");
     }
     if (stateName === "refused") ui.say("You no longer have access to this image.", "error");

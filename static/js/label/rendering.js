@@ -164,7 +164,8 @@ export function createRendering({ state, root, viewer }, on) {
     if (status === "failed") say(`The model could not process this image${error ? `: ${error}` : ""}. Brush and eraser still work.`, "error");
   }
 
-  /** The connection pill: "connecting" | "open" | "closed" (retry in `wait` ms) | "refused". */
+  /** The connection pill: "connecting" | "open" | "closed" or "unavailable" (retry in
+   * `wait` ms) | "refused". */
   function showConnection(stateName, wait) {
     const el = $("#connection-status");
     el.dataset.state = stateName;
@@ -173,6 +174,7 @@ export function createRendering({ state, root, viewer }, on) {
       connecting: "Connecting…",
       open: "Connected",
       closed: `Offline, retrying in ${Math.ceil(wait / 1000)} s`,
+      unavailable: `Server busy, retrying in ${Math.ceil(wait / 1000)} s`,
       refused: "Access withdrawn: reload the page",
     };
     el.textContent = text[stateName];

@@ -1,7 +1,7 @@
 // The labeling websocket (docs/protocol.md): numbered requests, pushes, and
 // reconnection with exponential backoff. The socket knows nothing of masks; the
 // page decides what to resend after a reconnect (see messages.js, on "hello").
-import { CLOSE_FORBIDDEN } from "../close_codes.js";
+import { CLOSE_FORBIDDEN, CLOSE_RETRY } from "../close_codes.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_MS = 20000;
@@ -10,7 +10,8 @@ export class LabelSocket {
   /**
    * @param {string} url ws(s) URL of the image's socket
    * @param {{onMessage: Function, onState: Function}} handlers onState gets
-   *   "connecting" | "open" | "closed" | "refused", and the retry delay in ms.
+   *   "connecting" | "open" | "closed" | "unavailable" (the server said: retry
+   *   later) | "refused", and the retry delay in ms.
    */
   constructor(url, { onMessage, onState }) {
     this.url = url;
@@ -59,7 +60,7 @@ export class LabelSocket {
       this.attempt += 1;
       // Jitter, so a server restart is not met by every page at the same instant.
       const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
-      this.onState("closed", wait);
+      this.onState(event.code === CLOSE_RETRY ? "unavailable" : "closed", wait);
       this.timer = setTimeout(() => this.connect(), wait);
     });
   }

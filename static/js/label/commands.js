@@ -3,7 +3,7 @@
 // (tools.js), and leaving the image (previous / next / submit), which never drops
 // masks still being saved. Each command calls into the module that does the work.
 import { renderHelp, shortcutFor } from "./keys.js";
-import { inside } from "./state.js";
+import { hasUnacceptedMask, inside } from "./state.js";
 import { attachPointer, isTyping } from "./tools.js";
 
 const BRUSH_MIN = 1;
@@ -21,6 +21,7 @@ const BRUSH_MAX = 200;
 export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving }) {
   const $ = (selector) => root.querySelector(selector);
   const info = root.dataset;
+  let leaving = false; // the user already said yes: beforeunload must not ask again
 
   function setTool(tool) {
     state.tool = tool;
@@ -53,7 +54,16 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       ui.say("Still saving; the page will move on once your masks are stored.", "warn");
       return false;
     }
-    return !state.current || window.confirm("Leave this image and discard the unsaved mask?");
+    leaving = !hasUnacceptedMask(state) || window.confirm("Leave this image and discard the mask you have not accepted?");
+    return leaving;
+  }
+
+  /** Submitting an image with no masks is a statement ("nothing here"): ask first. */
+  function maySubmit() {
+    if (!mayLeave()) return false;
+    if (state.annotations.size) return true;
+    leaving = window.confirm("Submit this image with no masks? Reviewers will see it as having nothing to label.");
+    return leaving;
   }
 
   function go(which) {
@@ -63,7 +73,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
 
   function submitImage() {
     const form = $("#submit-image");
-    if (form && mayLeave()) form.submit();
+    if (form && maySubmit()) form.submit();
   }
 
   function onKey(event) {
@@ -153,10 +163,13 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     for (const link of root.querySelectorAll("[data-go]")) {
       link.addEventListener("click", (event) => { event.preventDefault(); go(link.dataset.go); });
     }
-    $("#submit-image")?.addEventListener("submit", (event) => { if (!mayLeave()) event.preventDefault(); });
+    $("#submit-image")?.addEventListener("submit", (event) => { if (!maySubmit()) event.preventDefault(); });
     window.addEventListener("keydown", onKey);
     window.addEventListener("beforeunload", (event) => {
-      if (state.outbox.size) event.preventDefault(); // unsaved masks: ask before leaving
+      // Masks still being saved, or one not accepted yet: the browser asks before leaving.
+      if (leaving || !(state.outbox.size || hasUnacceptedMask(state))) return;
+      event.preventDefault();
+      event.returnValue = ""; // older Chromium asks only when this is set
     });
     attachPointer(viewer, {
       tool: () => state.tool,

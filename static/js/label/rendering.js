@@ -117,13 +117,20 @@ export function createRendering({ state, root, viewer }, on) {
       button.title = `Candidate ${i + 1} (key ${i + 1})`;
       button.append(thumbnail(candidate.mask));
       const label = document.createElement("span");
-      label.textContent = `${i + 1} · ${candidate.score.toFixed(2)}`;
+      const empty = !candidate.mask.area();
+      label.textContent = empty ? `${i + 1} · empty` : `${i + 1} · ${candidate.score.toFixed(2)}`;
+      if (empty) {
+        button.classList.add("empty");
+        button.title = `Candidate ${i + 1} is empty (0 pixels) and cannot be accepted`;
+      }
       button.append(label);
       button.addEventListener("click", () => on.pickCandidate(i));
       box.append(button);
     });
     $("#candidates-empty").hidden = list.length > 0;
     $("#edited-note").hidden = !(c && c.edited);
+    const mask = currentMask(state);
+    $("#empty-note").hidden = !(mask && !mask.area());
   }
 
   function renderCategory() {
@@ -138,7 +145,8 @@ export function createRendering({ state, root, viewer }, on) {
   }
 
   function updateAcceptButton() {
-    $("#accept").disabled = !currentMask(state) || !state.canAnnotate;
+    const mask = currentMask(state);
+    $("#accept").disabled = !mask || !mask.area() || !state.canAnnotate;
     $("#discard").disabled = !state.current;
   }
 

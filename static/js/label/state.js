@@ -51,6 +51,8 @@ export function newCurrent(target = null) {
     // server can refine from them and store a chosen one at full resolution.
     fromServer: false,
     target,
+    // An edit of a saved mask starts as that mask: false until a stroke changes a pixel.
+    dirty: target === null,
     clicks: 0, started: performance.now(),
   };
 }
@@ -60,6 +62,15 @@ export function currentMask(state) {
   const c = state.current;
   if (!c) return null;
   return c.edited || (c.candidates[c.chosen] && c.candidates[c.chosen].mask) || null;
+}
+
+/** Is there a mask being made that leaving the page would throw away? */
+export function hasUnacceptedMask(state) {
+  const c = state.current;
+  if (!c) return false;
+  if (c.target) return c.dirty; // an untouched edit of a saved mask loses nothing
+  const mask = currentMask(state);
+  return Boolean(mask && mask.area()) || c.points.length > 0 || c.box !== null;
 }
 
 /** A copy of the mask being made, for undo. */

@@ -3,7 +3,8 @@
 // (tools.js), and leaving the image (previous / next / submit), which never drops
 // masks still being saved. Each command calls into the module that does the work.
 import { renderHelp, shortcutFor } from "./keys.js";
-import { hasUnacceptedMask, inside } from "./state.js";
+import { masksAt, pickAt } from "./picking.js";
+import { hasUnacceptedMask, inside, isDrawn } from "./state.js";
 import { attachPointer, isTyping } from "./tools.js";
 
 const BRUSH_MIN = 1;
@@ -30,6 +31,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     }
     viewer.canvas.dataset.tool = tool;
     if (tool !== "point") prompting.clearHover();
+    if (tool !== "select") ui.setHovered(null);
     if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
     viewer.redraw();
   }
@@ -84,6 +86,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (!id) return;
     const [name, arg] = id.split(":");
     const actions = {
+      "tool-select": () => setTool("select"),
       "tool-point": () => setTool("point"),
       "tool-box": () => setTool("box"),
       "tool-brush": () => setTool("brush"),
@@ -116,6 +119,23 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     action();
   }
 
+  /** The drawn saved masks under image pixel (x, y), topmost first. */
+  const hitsAt = (x, y) => (x === null || !inside(state, x, y) ? []
+    : masksAt(state, x, y, (id) => isDrawn(state, id)));
+
+  /** A select click (or Alt+click) at (x, y): select the mask there, or none. */
+  function pick(x, y, cycle) {
+    const hits = hitsAt(x, y);
+    const id = pickAt(hits, state.selected, cycle);
+    if (id === null) {
+      if (state.selected !== null) ui.say("No mask there: selection cleared.");
+      ui.select(null);
+      return;
+    }
+    const note = hits.length > 1 ? ` (${hits.indexOf(id) + 1} of ${hits.length} here; Alt+click for the next)` : "";
+    ui.select(id, note);
+  }
+
   /** The cursor moved to (x, y) in the image, or off it (x null). */
   function onPointerMove(x, y) {
     const pos = $("#cursor-pos");
@@ -128,6 +148,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
         ? { x, y, r: state.brush, erase: state.tool === "eraser" } : null;
     }
     if (state.tool === "brush" || state.tool === "eraser") viewer.redraw();
+    if (state.tool === "select") ui.setHovered(hitsAt(x, y)[0] ?? null);
     prompting.hoverAt(x, y);
   }
 
@@ -173,6 +194,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     });
     attachPointer(viewer, {
       tool: () => state.tool,
+      pick,
       point: prompting.addPoint,
       box: prompting.setBox,
       strokeStart: brush.strokeStart,

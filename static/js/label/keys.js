@@ -2,6 +2,8 @@
 // the help overlay (?) is rendered from the same rows, so they cannot disagree.
 
 export const SHORTCUTS = [
+  { group: "Tools", keys: ["V"], id: "tool-select", text: "Select: click a saved mask to select it (the topmost); hovering highlights it" },
+  { group: "Tools", keys: ["Alt+click"], id: null, text: "Select in any tool; again on the same spot: the next mask underneath" },
   { group: "Tools", keys: ["P"], id: "tool-point", text: "SAM points: click adds a positive point" },
   { group: "Tools", keys: ["Shift+click", "Right click"], id: null, text: "Negative point" },
   { group: "Tools", keys: ["B"], id: "tool-box", text: "SAM box: drag a box, then click to refine" },
@@ -43,6 +45,7 @@ export function shortcutFor(event) {
   if (event.altKey && /^Digit[1-9]$/.test(event.code)) return `category:${event.code.slice(5)}`;
   if (event.altKey) return null;
   switch (key) {
+    case "v": case "V": return "tool-select";
     case "p": case "P": return "tool-point";
     case "b": case "B": return "tool-box";
     case "d": case "D": return "tool-brush";

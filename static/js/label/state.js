@@ -26,6 +26,8 @@ export function createState(info) {
     overlays: new Map(), // id -> {key, overlay}
     hidden: new Set(),
     selected: null,
+    hovered: null, // the saved mask under the pointer (select tool) or the list's cursor
+    soloSelected: false, // draw only the selected saved mask ("S")
     current: null, // the mask being made or edited; see newCurrent()
     currentOverlay: null,
     promptSeq: null, // seq of the prompt whose reply we are waiting for
@@ -62,6 +64,12 @@ export function currentMask(state) {
   const c = state.current;
   if (!c) return null;
   return c.edited || (c.candidates[c.chosen] && c.candidates[c.chosen].mask) || null;
+}
+
+/** Is saved mask `id` drawn? (Hidden ones and, in solo mode, all but the selected are not.) */
+export function isDrawn(state, id) {
+  if (!state.showSaved || state.hidden.has(id)) return false;
+  return !state.soloSelected || state.selected === null || state.selected === id;
 }
 
 /** Is there a mask being made that leaving the page would throw away? */

@@ -101,6 +101,11 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       discard: () => { if (isTyping(event.target)) event.target.blur(); prompting.discard(); },
       delete: () => { if (state.selected !== null) saving.removeAnnotation(state.selected); },
       hover: () => prompting.setHover(!state.hover.enabled),
+      solo: () => setSolo(!state.soloSelected),
+      "mask-next": () => stepSelection(1),
+      "mask-prev": () => stepSelection(-1),
+      approve: () => judgeSelected("approved"),
+      reject: () => judgeSelected("rejected"),
       overlays: () => { state.showSaved = !state.showSaved; $("#show-saved").checked = state.showSaved; ui.renderLayers(); },
       fit: () => viewer.fit(),
       "zoom-in": () => viewer.zoomCentre(1.25),
@@ -117,6 +122,43 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (!action) return;
     event.preventDefault();
     action();
+  }
+
+  /** Select the next (+1) or previous (-1) saved mask in list order, wrapping. */
+  function stepSelection(step) {
+    const ids = [...state.annotations.keys()].sort((a, b) => a - b);
+    if (!ids.length) {
+      ui.say("No masks on this image yet.");
+      return;
+    }
+    const at = ids.indexOf(state.selected);
+    const next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : (at + step + ids.length) % ids.length;
+    ui.select(ids[next], ` (${next + 1} of ${ids.length})`);
+  }
+
+  /** A reviewer's verdict on the selected mask, from the keyboard. */
+  function judgeSelected(status) {
+    if (!state.canReview) {
+      ui.say("Only reviewers can approve or reject masks.", "warn");
+      return;
+    }
+    const ann = state.selected === null ? null : state.annotations.get(state.selected);
+    if (!ann) {
+      ui.say("Select a mask first: J / K, or click it with the select tool (V).", "warn");
+      return;
+    }
+    if (ann.status === status) {
+      ui.say(`Mask #${ann.id} is already ${status}.`);
+      return;
+    }
+    saving.setStatusOf(ann.id, status);
+  }
+
+  function setSolo(on) {
+    state.soloSelected = on;
+    $("#solo-selected").checked = on;
+    ui.renderLayers();
+    if (on && state.selected === null) ui.say("Only the selected mask is shown: select one (J / K or click).");
   }
 
   /** The drawn saved masks under image pixel (x, y), topmost first. */
@@ -164,6 +206,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       ui.renderLayers();
     });
     $("#show-saved").addEventListener("change", (e) => { state.showSaved = e.target.checked; ui.renderLayers(); });
+    $("#solo-selected").addEventListener("change", (e) => setSolo(e.target.checked));
     $("#hover-preview").checked = state.hover.enabled;
     $("#hover-preview").addEventListener("change", (e) => prompting.setHover(e.target.checked));
     $("#category").addEventListener("change", (e) => {

@@ -20,6 +20,12 @@ export const SHORTCUTS = [
   { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
   { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
   { group: "Masks", keys: ["H"], id: "hover", text: "Hover preview on / off: the mask under the cursor" },
+  { group: "Masks", keys: ["S"], id: "solo", text: "Show only the selected mask / all masks" },
+  { group: "Review", keys: ["J", "↓"], id: "mask-next", text: "Select the next mask in the list" },
+  { group: "Review", keys: ["K", "↑"], id: "mask-prev", text: "Select the previous mask in the list" },
+  { group: "Review", keys: ["A"], id: "approve", text: "Approve the selected mask (reviewers)" },
+  { group: "Review", keys: ["R"], id: "reject", text: "Reject the selected mask: asks for the comment its annotator sees" },
+  { group: "Review", keys: ["."], id: null, text: "Next image" },
   { group: "View", keys: ["Wheel"], id: null, text: "Zoom around the cursor" },
   { group: "View", keys: ["Space+drag", "Middle drag"], id: null, text: "Pan" },
   { group: "View", keys: ["F"], id: "fit", text: "Fit to screen" },
@@ -59,6 +65,11 @@ export function shortcutFor(event) {
     case "Delete": case "Backspace": return "delete";
     case "o": case "O": return "overlays";
     case "h": case "H": return "hover";
+    case "s": case "S": return "solo";
+    case "j": case "J": case "ArrowDown": return "mask-next";
+    case "k": case "K": case "ArrowUp": return "mask-prev";
+    case "a": case "A": return "approve";
+    case "r": case "R": return "reject";
     case "f": case "F": return "fit";
     case "+": case "=": return "zoom-in";
     case "-": case "_": return "zoom-out";

@@ -43,6 +43,7 @@ export function createRendering({ state, root, viewer }, on) {
   }
 
   function renderLayers() {
+    let drawn = 0; // saved masks drawn, for the page and its tests
     const layers = [];
     const editing = state.current && state.current.target ? state.current.target.id : null;
     for (const ann of state.annotations.values()) {
@@ -54,6 +55,7 @@ export function createRendering({ state, root, viewer }, on) {
         cached = { key, overlay: overlayFromRLE(ann.rle, ann.bbox, colour) };
         state.overlays.set(ann.id, cached);
       }
+      drawn += 1;
       const marked = ann.id === state.selected || ann.id === state.hovered;
       layers.push({ overlay: cached.overlay, alpha: state.opacity, outline: true, highlight: marked });
     }
@@ -70,6 +72,7 @@ export function createRendering({ state, root, viewer }, on) {
     viewer.layers = layers;
     viewer.draw();
     root.dataset.annotations = String(state.annotations.size);
+    root.dataset.drawnMasks = String(drawn);
     root.dataset.selected = state.selected === null ? "" : String(state.selected);
     root.dataset.hovered = state.hovered === null ? "" : String(state.hovered);
   }

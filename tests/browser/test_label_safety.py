@@ -92,14 +92,21 @@ def test_it_asks_before_submitting_an_image_with_no_masks(
     open_label_page(page, server, project, images[0])
     questions: list[str] = []
 
-    page.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))
+    def answer(yes: bool) -> Any:
+        def handle(dialog: Any) -> None:
+            questions.append(dialog.message)
+            dialog.accept() if yes else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
     page.keyboard.press("Shift+Enter")
     page.wait_for_timeout(300)
     assert len(questions) == 1 and "no masks" in questions[0]
     assert page.url.endswith(f"/images/{images[0].pk}/label/")
     assert Image.objects.get(pk=images[0].pk).labeling_status == LabelingStatus.UNLABELED
 
-    page.once("dialog", lambda d: (questions.append(d.message), d.accept()))
+    page.once("dialog", answer(True))
     page.get_by_role("button", name=re.compile("Submit image")).click()  # the button asks too
     expect(page).to_have_url(re.compile(rf"/images/{images[1].pk}/label/$"))
     assert len(questions) == 2

@@ -405,6 +405,21 @@ def test_accept_an_edited_mask(runner: LoopThread, personas: Personas, image: Im
     assert Annotation.objects.count() == 1
 
 
+def test_it_refuses_accepting_or_saving_an_empty_mask(
+    runner: LoopThread, personas: Personas, image: Image
+) -> None:
+    row = do_create_annotation(image, personas.annotator, rle=square_rle(), source="manual")
+    socket, _ = open_socket(runner, personas.annotator, image)
+    empty = rle_encode(np.zeros((HEIGHT, WIDTH), bool))
+    refused = socket.request({"type": "accept", "seq": 1, "key": str(uuid.uuid4()), "rle": empty})
+    assert refused["type"] == "error" and refused["code"] == "invalid"
+    assert refused["detail"] == "The mask is empty (0 pixels): there is nothing to save."
+    erased = socket.request({"type": "update", "seq": 2, "id": row.pk, "version": 1, "rle": empty})
+    assert erased["type"] == "error" and "empty (0 pixels)" in erased["detail"]
+    row.refresh_from_db()
+    assert (Annotation.objects.count(), row.version, row.area) == (1, 1, 400)
+
+
 def test_a_preview_is_downscaled_but_accept_stores_full_resolution(
     runner: LoopThread, personas: Personas, image: Image, tiny_sam: str
 ) -> None:

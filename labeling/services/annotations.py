@@ -76,7 +76,7 @@ def check_rle(image: Image, rle: object) -> EncodedMask:
             field="rle",
         )
     if not clean.area:
-        raise ServiceError("The mask is empty.", field="rle")
+        raise ServiceError("The mask is empty (0 pixels): there is nothing to save.", field="rle")
     return clean
 
 

@@ -301,6 +301,7 @@ def test_navigation_and_help(page: Any, server: AsgiServer, worker: Worker, tiny
     expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[0].pk}/label/")
     # Done with it: Shift+Enter sends it to review, and the work queue hands out the next.
     expect(page.locator("#label-app")).to_have_attribute("data-ready", "true")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Submit this image with no masks?"
     page.keyboard.press("Shift+Enter")
     expect(page).to_have_url(f"{server.url}/projects/{project.pk}/images/{images[2].pk}/label/")
     assert Image.objects.get(pk=images[0].pk).labeling_status == "submitted"

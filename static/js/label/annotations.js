@@ -2,7 +2,7 @@
 // category, area and author, and buttons to show/hide and delete. Rows are rebuilt
 // from state on every change (a few dozen rows; simpler than patching them).
 
-export function renderAnnotationList(list, { annotations, pending, categories, hidden, selected, canEdit, canReview }, on) {
+export function renderAnnotationList(list, { annotations, pending, categories, hidden, selected, hovered, canEdit, canReview }, on) {
   list.replaceChildren();
   const rows = [...annotations.values()].sort((a, b) => a.id - b.id);
   for (const ann of rows) {
@@ -10,8 +10,12 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
     li.dataset.annotationId = ann.id;
     li.className = "ann";
     if (ann.id === selected) li.classList.add("selected");
+    if (ann.id === hovered) li.classList.add("hovered");
     if (hidden.has(ann.id)) li.classList.add("hidden-mask");
     li.tabIndex = -1;
+    // Pointing at a row highlights its mask on the canvas, as pointing at the mask does.
+    li.addEventListener("mouseenter", () => on.hover(ann.id));
+    li.addEventListener("mouseleave", () => on.hover(null));
 
     const swatch = document.createElement("span");
     swatch.className = "swatch";

@@ -68,12 +68,31 @@ export function createBrush({ state, undo, ui, requireAnnotate, clearHover }) {
     state.stroke = null;
     const r = s.mask.clip(s.box[0] - state.brush - 1, s.box[1] - state.brush - 1,
       s.box[2] + state.brush + 2, s.box[3] + state.brush + 2);
-    if (r) {
-      const before = new Mask(s.mask.width, s.mask.height, s.copy).getRect(r);
-      undo.pushStroke(s.mask, r, before, s.mask.getRect(r));
+    const before = r ? new Mask(s.mask.width, s.mask.height, s.copy).getRect(r) : null;
+    const after = r ? s.mask.getRect(r) : null;
+    if (!r || sameBytes(before, after)) {
+      // Nothing changed: no undo step, and an edit this stroke opened is closed again,
+      // so Enter does not store an identical new version of the saved mask.
+      const c = state.current;
+      if (c && c.target && !c.dirty) {
+        state.current = null;
+        undo.dropLast(); // the step strokeStart remembered for opening the edit
+      }
+      ui.say(s.value ? "The brush added nothing: those pixels were already in the mask."
+        : "The eraser changed nothing: no pixels of the mask were under it.", "warn");
+      ui.refreshCurrent();
+      return;
     }
+    state.current.dirty = true;
+    undo.pushStroke(s.mask, r, before, after);
     ui.refreshCurrent();
   }
 
   return { strokeStart, paintTo, strokeEnd };
+}
+
+function sameBytes(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
 }

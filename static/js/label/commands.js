@@ -3,7 +3,8 @@
 // (tools.js), and leaving the image (previous / next / submit), which never drops
 // masks still being saved. Each command calls into the module that does the work.
 import { renderHelp, shortcutFor } from "./keys.js";
-import { inside } from "./state.js";
+import { masksAt, pickAt } from "./picking.js";
+import { hasUnacceptedMask, inside, isDrawn } from "./state.js";
 import { attachPointer, isTyping } from "./tools.js";
 
 const BRUSH_MIN = 1;
@@ -21,6 +22,7 @@ const BRUSH_MAX = 200;
 export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving }) {
   const $ = (selector) => root.querySelector(selector);
   const info = root.dataset;
+  let leaving = false; // the user already said yes: beforeunload must not ask again
 
   function setTool(tool) {
     state.tool = tool;
@@ -29,6 +31,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     }
     viewer.canvas.dataset.tool = tool;
     if (tool !== "point") prompting.clearHover();
+    if (tool !== "select") ui.setHovered(null);
     if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
     viewer.redraw();
   }
@@ -53,7 +56,16 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       ui.say("Still saving; the page will move on once your masks are stored.", "warn");
       return false;
     }
-    return !state.current || window.confirm("Leave this image and discard the unsaved mask?");
+    leaving = !hasUnacceptedMask(state) || window.confirm("Leave this image and discard the mask you have not accepted?");
+    return leaving;
+  }
+
+  /** Submitting an image with no masks is a statement ("nothing here"): ask first. */
+  function maySubmit() {
+    if (!mayLeave()) return false;
+    if (state.annotations.size) return true;
+    leaving = window.confirm("Submit this image with no masks? Reviewers will see it as having nothing to label.");
+    return leaving;
   }
 
   function go(which) {
@@ -63,7 +75,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
 
   function submitImage() {
     const form = $("#submit-image");
-    if (form && mayLeave()) form.submit();
+    if (form && maySubmit()) form.submit();
   }
 
   function onKey(event) {
@@ -74,6 +86,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (!id) return;
     const [name, arg] = id.split(":");
     const actions = {
+      "tool-select": () => setTool("select"),
       "tool-point": () => setTool("point"),
       "tool-box": () => setTool("box"),
       "tool-brush": () => setTool("brush"),
@@ -88,6 +101,11 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       discard: () => { if (isTyping(event.target)) event.target.blur(); prompting.discard(); },
       delete: () => { if (state.selected !== null) saving.removeAnnotation(state.selected); },
       hover: () => prompting.setHover(!state.hover.enabled),
+      solo: () => setSolo(!state.soloSelected),
+      "mask-next": () => stepSelection(1),
+      "mask-prev": () => stepSelection(-1),
+      approve: () => judgeSelected("approved"),
+      reject: () => judgeSelected("rejected"),
       overlays: () => { state.showSaved = !state.showSaved; $("#show-saved").checked = state.showSaved; ui.renderLayers(); },
       fit: () => viewer.fit(),
       "zoom-in": () => viewer.zoomCentre(1.25),
@@ -106,6 +124,60 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     action();
   }
 
+  /** Select the next (+1) or previous (-1) saved mask in list order, wrapping. */
+  function stepSelection(step) {
+    const ids = [...state.annotations.keys()].sort((a, b) => a - b);
+    if (!ids.length) {
+      ui.say("No masks on this image yet.");
+      return;
+    }
+    const at = ids.indexOf(state.selected);
+    const next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : (at + step + ids.length) % ids.length;
+    ui.select(ids[next], ` (${next + 1} of ${ids.length})`);
+  }
+
+  /** A reviewer's verdict on the selected mask, from the keyboard. */
+  function judgeSelected(status) {
+    if (!state.canReview) {
+      ui.say("Only reviewers can approve or reject masks.", "warn");
+      return;
+    }
+    const ann = state.selected === null ? null : state.annotations.get(state.selected);
+    if (!ann) {
+      ui.say("Select a mask first: J / K, or click it with the select tool (V).", "warn");
+      return;
+    }
+    if (ann.status === status) {
+      ui.say(`Mask #${ann.id} is already ${status}.`);
+      return;
+    }
+    saving.setStatusOf(ann.id, status);
+  }
+
+  function setSolo(on) {
+    state.soloSelected = on;
+    $("#solo-selected").checked = on;
+    ui.renderLayers();
+    if (on && state.selected === null) ui.say("Only the selected mask is shown: select one (J / K or click).");
+  }
+
+  /** The drawn saved masks under image pixel (x, y), topmost first. */
+  const hitsAt = (x, y) => (x === null || !inside(state, x, y) ? []
+    : masksAt(state, x, y, (id) => isDrawn(state, id)));
+
+  /** A select click (or Alt+click) at (x, y): select the mask there, or none. */
+  function pick(x, y, cycle) {
+    const hits = hitsAt(x, y);
+    const id = pickAt(hits, state.selected, cycle);
+    if (id === null) {
+      if (state.selected !== null) ui.say("No mask there: selection cleared.");
+      ui.select(null);
+      return;
+    }
+    const note = hits.length > 1 ? ` (${hits.indexOf(id) + 1} of ${hits.length} here; Alt+click for the next)` : "";
+    ui.select(id, note);
+  }
+
   /** The cursor moved to (x, y) in the image, or off it (x null). */
   function onPointerMove(x, y) {
     const pos = $("#cursor-pos");
@@ -118,6 +190,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
         ? { x, y, r: state.brush, erase: state.tool === "eraser" } : null;
     }
     if (state.tool === "brush" || state.tool === "eraser") viewer.redraw();
+    if (state.tool === "select") ui.setHovered(hitsAt(x, y)[0] ?? null);
     prompting.hoverAt(x, y);
   }
 
@@ -133,6 +206,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       ui.renderLayers();
     });
     $("#show-saved").addEventListener("change", (e) => { state.showSaved = e.target.checked; ui.renderLayers(); });
+    $("#solo-selected").addEventListener("change", (e) => setSolo(e.target.checked));
     $("#hover-preview").checked = state.hover.enabled;
     $("#hover-preview").addEventListener("change", (e) => prompting.setHover(e.target.checked));
     $("#category").addEventListener("change", (e) => {
@@ -153,13 +227,17 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     for (const link of root.querySelectorAll("[data-go]")) {
       link.addEventListener("click", (event) => { event.preventDefault(); go(link.dataset.go); });
     }
-    $("#submit-image")?.addEventListener("submit", (event) => { if (!mayLeave()) event.preventDefault(); });
+    $("#submit-image")?.addEventListener("submit", (event) => { if (!maySubmit()) event.preventDefault(); });
     window.addEventListener("keydown", onKey);
     window.addEventListener("beforeunload", (event) => {
-      if (state.outbox.size) event.preventDefault(); // unsaved masks: ask before leaving
+      // Masks still being saved, or one not accepted yet: the browser asks before leaving.
+      if (leaving || !(state.outbox.size || hasUnacceptedMask(state))) return;
+      event.preventDefault();
+      event.returnValue = ""; // older Chromium asks only when this is set
     });
     attachPointer(viewer, {
       tool: () => state.tool,
+      pick,
       point: prompting.addPoint,
       box: prompting.setBox,
       strokeStart: brush.strokeStart,

@@ -34,6 +34,11 @@ export class History {
     return true;
   }
 
+  /** Forget the latest step without applying it (it turned out to change nothing). */
+  dropLast() {
+    this.done.pop();
+  }
+
   clear() {
     this.done = [];
     this.undone = [];

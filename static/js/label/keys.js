@@ -2,6 +2,8 @@
 // the help overlay (?) is rendered from the same rows, so they cannot disagree.
 
 export const SHORTCUTS = [
+  { group: "Tools", keys: ["V"], id: "tool-select", text: "Select: click a saved mask to select it (the topmost); hovering highlights it" },
+  { group: "Tools", keys: ["Alt+click"], id: null, text: "Select in any tool; again on the same spot: the next mask underneath" },
   { group: "Tools", keys: ["P"], id: "tool-point", text: "SAM points: click adds a positive point" },
   { group: "Tools", keys: ["Shift+click", "Right click"], id: null, text: "Negative point" },
   { group: "Tools", keys: ["B"], id: "tool-box", text: "SAM box: drag a box, then click to refine" },
@@ -18,6 +20,12 @@ export const SHORTCUTS = [
   { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
   { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
   { group: "Masks", keys: ["H"], id: "hover", text: "Hover preview on / off: the mask under the cursor" },
+  { group: "Masks", keys: ["S"], id: "solo", text: "Show only the selected mask / all masks" },
+  { group: "Review", keys: ["J", "↓"], id: "mask-next", text: "Select the next mask in the list" },
+  { group: "Review", keys: ["K", "↑"], id: "mask-prev", text: "Select the previous mask in the list" },
+  { group: "Review", keys: ["A"], id: "approve", text: "Approve the selected mask (reviewers)" },
+  { group: "Review", keys: ["R"], id: "reject", text: "Reject the selected mask: asks for the comment its annotator sees" },
+  { group: "Review", keys: ["."], id: null, text: "Next image" },
   { group: "View", keys: ["Wheel"], id: null, text: "Zoom around the cursor" },
   { group: "View", keys: ["Space+drag", "Middle drag"], id: null, text: "Pan" },
   { group: "View", keys: ["F"], id: "fit", text: "Fit to screen" },
@@ -43,6 +51,7 @@ export function shortcutFor(event) {
   if (event.altKey && /^Digit[1-9]$/.test(event.code)) return `category:${event.code.slice(5)}`;
   if (event.altKey) return null;
   switch (key) {
+    case "v": case "V": return "tool-select";
     case "p": case "P": return "tool-point";
     case "b": case "B": return "tool-box";
     case "d": case "D": return "tool-brush";
@@ -56,6 +65,11 @@ export function shortcutFor(event) {
     case "Delete": case "Backspace": return "delete";
     case "o": case "O": return "overlays";
     case "h": case "H": return "hover";
+    case "s": case "S": return "solo";
+    case "j": case "J": case "ArrowDown": return "mask-next";
+    case "k": case "K": case "ArrowUp": return "mask-prev";
+    case "a": case "A": return "approve";
+    case "r": case "R": return "reject";
     case "f": case "F": return "fit";
     case "+": case "=": return "zoom-in";
     case "-": case "_": return "zoom-out";

@@ -24,6 +24,7 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     state.username = hello.user.username;
     ui.setEmbedding(hello.image.embedding);
     if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
+    if (state.hovered !== null && !state.annotations.has(state.hovered)) state.hovered = null;
     if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;
     if (state.category === null && state.categories.length) state.category = state.categories[0].id;
     if (state.current) {

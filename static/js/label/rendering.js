@@ -6,7 +6,7 @@
 // does is the caller's, passed in as `on`.
 import { renderAnnotationList, colourOf } from "./annotations.js";
 import { overlayFromMask, overlayFromRLE } from "./overlay.js";
-import { currentMask } from "./state.js";
+import { currentMask, isDrawn } from "./state.js";
 
 const CURRENT_COLOUR = "#ffd400";
 const MESSAGE_MS = 6000; // how long a message other than an error stays
@@ -43,20 +43,21 @@ export function createRendering({ state, root, viewer }, on) {
   }
 
   function renderLayers() {
+    let drawn = 0; // saved masks drawn, for the page and its tests
     const layers = [];
     const editing = state.current && state.current.target ? state.current.target.id : null;
-    if (state.showSaved) {
-      for (const ann of state.annotations.values()) {
-        if (state.hidden.has(ann.id) || ann.id === editing) continue;
-        const colour = colourOf(ann.category, state.categories);
-        const key = `${ann.version}:${colour}`;
-        let cached = state.overlays.get(ann.id);
-        if (!cached || cached.key !== key) {
-          cached = { key, overlay: overlayFromRLE(ann.rle, ann.bbox, colour) };
-          state.overlays.set(ann.id, cached);
-        }
-        layers.push({ overlay: cached.overlay, alpha: state.opacity, outline: true, highlight: ann.id === state.selected });
+    for (const ann of state.annotations.values()) {
+      if (!isDrawn(state, ann.id) || ann.id === editing) continue;
+      const colour = colourOf(ann.category, state.categories);
+      const key = `${ann.version}:${colour}`;
+      let cached = state.overlays.get(ann.id);
+      if (!cached || cached.key !== key) {
+        cached = { key, overlay: overlayFromRLE(ann.rle, ann.bbox, colour) };
+        state.overlays.set(ann.id, cached);
       }
+      drawn += 1;
+      const marked = ann.id === state.selected || ann.id === state.hovered;
+      layers.push({ overlay: cached.overlay, alpha: state.opacity, outline: true, highlight: marked });
     }
     for (const item of state.outbox.values()) {
       // Masks waiting for the server stay drawn, so nothing seems lost while offline.
@@ -71,6 +72,19 @@ export function createRendering({ state, root, viewer }, on) {
     viewer.layers = layers;
     viewer.draw();
     root.dataset.annotations = String(state.annotations.size);
+    root.dataset.drawnMasks = String(drawn);
+    root.dataset.selected = state.selected === null ? "" : String(state.selected);
+    root.dataset.hovered = state.hovered === null ? "" : String(state.hovered);
+  }
+
+  /** Highlight saved mask `id` (or none) on the canvas and in the list, in step. */
+  function setHovered(id) {
+    if (state.hovered === id) return;
+    state.hovered = id;
+    for (const li of $("#annotation-list").querySelectorAll(".ann[data-annotation-id]")) {
+      li.classList.toggle("hovered", Number(li.dataset.annotationId) === id);
+    }
+    renderLayers();
   }
 
   function renderList() {
@@ -80,10 +94,12 @@ export function createRendering({ state, root, viewer }, on) {
       categories: state.categories,
       hidden: state.hidden,
       selected: state.selected,
+      hovered: state.hovered,
       canEdit: state.canAnnotate,
       canReview: state.canReview,
     }, {
       select: (id) => select(state.selected === id ? null : id),
+      hover: setHovered,
       category: on.setCategoryOf,
       toggle: (id) => {
         if (state.hidden.has(id)) state.hidden.delete(id); else state.hidden.add(id);
@@ -97,11 +113,14 @@ export function createRendering({ state, root, viewer }, on) {
     $("#annotation-count").textContent = String(state.annotations.size);
   }
 
-  function select(id) {
+  function select(id, note = "") {
     state.selected = id;
     renderLayers();
     renderList();
-    if (id !== null) say(`Mask #${id} selected: brush (D) or eraser (E) edit it, Delete removes it.`);
+    if (id !== null) {
+      $(`#annotation-list [data-annotation-id="${id}"]`)?.scrollIntoView({ block: "nearest" });
+      say(`Mask #${id} selected${note}: brush (D) or eraser (E) edit it, Delete removes it.`);
+    }
   }
 
   function renderCandidates() {
@@ -117,13 +136,20 @@ export function createRendering({ state, root, viewer }, on) {
       button.title = `Candidate ${i + 1} (key ${i + 1})`;
       button.append(thumbnail(candidate.mask));
       const label = document.createElement("span");
-      label.textContent = `${i + 1} · ${candidate.score.toFixed(2)}`;
+      const empty = !candidate.mask.area();
+      label.textContent = empty ? `${i + 1} · empty` : `${i + 1} · ${candidate.score.toFixed(2)}`;
+      if (empty) {
+        button.classList.add("empty");
+        button.title = `Candidate ${i + 1} is empty (0 pixels) and cannot be accepted`;
+      }
       button.append(label);
       button.addEventListener("click", () => on.pickCandidate(i));
       box.append(button);
     });
     $("#candidates-empty").hidden = list.length > 0;
     $("#edited-note").hidden = !(c && c.edited);
+    const mask = currentMask(state);
+    $("#empty-note").hidden = !(mask && !mask.area());
   }
 
   function renderCategory() {
@@ -138,7 +164,8 @@ export function createRendering({ state, root, viewer }, on) {
   }
 
   function updateAcceptButton() {
-    $("#accept").disabled = !currentMask(state) || !state.canAnnotate;
+    const mask = currentMask(state);
+    $("#accept").disabled = !mask || !mask.area() || !state.canAnnotate;
     $("#discard").disabled = !state.current;
   }
 
@@ -190,7 +217,7 @@ export function createRendering({ state, root, viewer }, on) {
   }
 
   return {
-    refreshCurrent, renderLayers, renderList, select, renderCategory,
+    refreshCurrent, renderLayers, renderList, select, setHovered, renderCategory,
     setBusy, showPresence, setEmbedding, showConnection, say,
   };
 }

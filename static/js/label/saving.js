@@ -23,7 +23,16 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       return;
     }
     if (!mask.area()) {
-      ui.say("The mask is empty; draw or click to add to it, or press Esc.", "warn");
+      ui.say("The mask is empty (0 pixels) and cannot be accepted: pick another candidate, draw or click to add to it, or press Esc.", "warn");
+      return;
+    }
+    const saved = c.target ? state.annotations.get(c.target.id) : null;
+    if (saved && !c.dirty && saved.category === state.category) {
+      // Opening a saved mask for editing changes nothing by itself: store no new version.
+      state.current = null;
+      undo.clear();
+      ui.refreshCurrent();
+      ui.say(`Mask #${saved.id} is unchanged; nothing was saved.`);
       return;
     }
     if (state.categories.length && state.category === null) {
@@ -32,9 +41,10 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       return;
     }
     if (c.target) {
-      const rle = mask.resized(state.width, state.height).toRLE();
-      request({ type: "update", id: c.target.id, version: c.target.version, rle, category: state.category },
-        { kind: "update", id: c.target.id });
+      // Only a changed mask sends its pixels; a new category alone is a smaller change.
+      const shape = c.dirty ? { rle: mask.resized(state.width, state.height).toRLE() } : {};
+      request({ type: "update", id: c.target.id, version: c.target.version, ...shape, category: state.category },
+        { kind: "update", id: c.target.id, done: c.dirty ? "Saved the edit of mask #{id}." : "Changed the category of mask #{id}." });
     } else {
       const key = crypto.randomUUID();
       const base = { type: "accept", key, category: state.category, clicks: c.clicks,
@@ -81,7 +91,10 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     state.requests.delete(reply.seq);
     if (context && context.kind === "accept") state.outbox.delete(context.key);
     upsert(reply.annotation); // redraws, now without the pending copy
-    ui.say(context && context.kind === "accept" ? `Saved mask #${reply.annotation.id}.` : `Updated mask #${reply.annotation.id}.`, "ok");
+    // Say what happened ("Approved mask #2"), from what the request was for.
+    const done = context && context.kind === "accept" ? "Saved mask #{id}."
+      : (context && context.done) || "Updated mask #{id}.";
+    ui.say(done.replace("{id}", String(reply.annotation.id)), "ok");
     ui.renderList();
   }
 
@@ -122,14 +135,17 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
   function setCategoryOf(id, category) {
     const ann = state.annotations.get(id);
     if (!ann || !requireAnnotate()) return;
-    request({ type: "update", id, version: ann.version, category }, { kind: "update", id });
+    const name = state.categories.find((c) => c.id === category)?.name || "no category";
+    request({ type: "update", id, version: ann.version, category },
+      { kind: "update", id, done: `Mask #{id} is now ${name}.` });
   }
 
   function acceptProposal(id) {
     const ann = state.annotations.get(id);
     if (!ann || !requireAnnotate()) return;
     const fields = { status: "draft", ...(state.category ? { category: state.category } : {}) };
-    request({ type: "update", id, version: ann.version, ...fields }, { kind: "update", id });
+    request({ type: "update", id, version: ann.version, ...fields },
+      { kind: "update", id, done: "Accepted proposal #{id} as a draft." });
   }
 
   /** A reviewer's verdict; a rejection asks for the reason the annotator will see. */
@@ -144,7 +160,8 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       // Cut to the server's limit (from hello); were it unknown, the server decides.
       message.review_comment = reason.slice(0, state.limits.max_review_comment ?? undefined);
     }
-    request(message, { kind: "update", id });
+    const done = status === "approved" ? "Approved mask #{id}." : status === "rejected" ? "Rejected mask #{id}." : `Mask #{id} is now ${status}.`;
+    request(message, { kind: "update", id, done });
   }
 
   function removeAnnotation(id) {

@@ -26,6 +26,8 @@ export function createState(info) {
     overlays: new Map(), // id -> {key, overlay}
     hidden: new Set(),
     selected: null,
+    hovered: null, // the saved mask under the pointer (select tool) or the list's cursor
+    soloSelected: false, // draw only the selected saved mask ("S")
     current: null, // the mask being made or edited; see newCurrent()
     currentOverlay: null,
     promptSeq: null, // seq of the prompt whose reply we are waiting for
@@ -51,6 +53,8 @@ export function newCurrent(target = null) {
     // server can refine from them and store a chosen one at full resolution.
     fromServer: false,
     target,
+    // An edit of a saved mask starts as that mask: false until a stroke changes a pixel.
+    dirty: target === null,
     clicks: 0, started: performance.now(),
   };
 }
@@ -60,6 +64,21 @@ export function currentMask(state) {
   const c = state.current;
   if (!c) return null;
   return c.edited || (c.candidates[c.chosen] && c.candidates[c.chosen].mask) || null;
+}
+
+/** Is saved mask `id` drawn? (Hidden ones and, in solo mode, all but the selected are not.) */
+export function isDrawn(state, id) {
+  if (!state.showSaved || state.hidden.has(id)) return false;
+  return !state.soloSelected || state.selected === null || state.selected === id;
+}
+
+/** Is there a mask being made that leaving the page would throw away? */
+export function hasUnacceptedMask(state) {
+  const c = state.current;
+  if (!c) return false;
+  if (c.target) return c.dirty; // an untouched edit of a saved mask loses nothing
+  const mask = currentMask(state);
+  return Boolean(mask && mask.area()) || c.points.length > 0 || c.box !== null;
 }
 
 /** A copy of the mask being made, for undo. */

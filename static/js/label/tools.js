@@ -41,7 +41,10 @@ export function attachPointer(viewer, actions) {
     }
     const tool = actions.tool();
     const negative = event.button === 2 || event.shiftKey;
-    if (tool === "point") {
+    if (event.button === 0 && (tool === "select" || event.altKey)) {
+      // Select a saved mask: a click takes the topmost, Alt+click the next one down.
+      actions.pick(ix, iy, event.altKey);
+    } else if (tool === "point") {
       if (event.button === 0 || event.button === 2) actions.point(ix, iy, negative ? 0 : 1);
     } else if (tool === "box") {
       drag = { mode: "box", startX: sx, startY: sy, ix, iy, negative };

@@ -40,5 +40,6 @@ export function createUndo(state, refreshCurrent) {
     undo: () => history.undo(),
     redo: () => history.redo(),
     clear: () => history.clear(),
+    dropLast: () => history.dropLast(),
   };
 }

@@ -12,6 +12,7 @@
 //   saving.js     accept, the outbox, updates, deletes, conflicts
 //   messages.js   the socket's hello, replies and pushes
 //   commands.js   keyboard shortcuts, buttons, the pointer
+//   picking.js    which saved mask lies under the pointer (select, Alt+click cycling)
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";

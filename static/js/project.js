@@ -104,6 +104,15 @@ function listen(delay = 1000) {
   });
 }
 
+// The filters apply as soon as one changes (the Apply button is for keyboards and
+// pages without scripts); a new filter starts again from the first page.
+const filters = document.getElementById("grid-filters");
+if (filters) {
+  for (const select of filters.querySelectorAll("select")) {
+    select.addEventListener("change", () => filters.requestSubmit());
+  }
+}
+
 if (counts) {
   setInterval(() => {
     if (!document.hidden && Date.now() - lastRefresh >= pollMs) refresh();

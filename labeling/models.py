@@ -171,6 +171,11 @@ class Image(models.Model):
             # project is an index range scan, not a sort of every image.
             models.Index(fields=["project", "embedding_status", "id"], name="image_grid_embedding"),
             models.Index(fields=["project", "original_name", "id"], name="image_grid_name"),
+            # Covers the headline counts (project_counts), so the page and every poll
+            # of its feed count from the index without reading the image rows.
+            models.Index(
+                fields=["project", "labeling_status", "embedding_status"], name="image_grid_counts"
+            ),
         ]
         ordering = ["id"]
 

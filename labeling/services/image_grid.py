@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
+from django.urls import reverse
 
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Project
 from labeling.services.claims import claim_cutoff
@@ -34,6 +35,7 @@ from labeling.services.errors import ServiceError
 
 DEFAULT_PER_PAGE = 120
 MAX_PER_PAGE = 500
+PER_PAGE_CHOICES = (30, 60, DEFAULT_PER_PAGE, 240)  # the page's menu; any 1..500 works
 MAX_PAGE = 1_000_000  # more pages than any project could have; bounds the offset
 # Every order ends on the id, so paging is stable when names or statuses tie.
 SORTS = {
@@ -166,3 +168,68 @@ def assignee_choices(project: Project) -> list[str]:
     return list(
         project.memberships.order_by("user__username").values_list("user__username", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What one grid tile shows, worked out once here: a page of a few hundred tiles
+    renders in a fraction of the time the template would take to resolve URLs and
+    status labels per tile."""
+
+    pk: int
+    name: str
+    width: int
+    height: int
+    label_url: str
+    thumbnail_url: str
+    labeling: str
+    labeling_label: str
+    embedding: str
+    embedding_text: str
+    embedding_error: str
+    claimed_name: str
+    viewers: str
+
+
+def grid_tiles(
+    page: Page[Image],
+    claims: dict[int, str],
+    viewing: dict[int, list[str]],
+    model_waiting: bool,
+) -> list[Tile]:
+    if not page.object_list:
+        return []
+    project_id = page.object_list[0].project_id
+    # Two reverses for the page, not two per tile: the ids differ only in one spot.
+    label_url = reverse("label-page", args=[project_id, 0]).replace("/images/0/", "/images/{}/")
+    thumb_url = reverse("image-thumbnail", args=[project_id, 0]).replace(
+        "/images/0/", "/images/{}/"
+    )
+    labeling_labels = dict(LabelingStatus.choices)
+    embedding_labels = dict(EmbeddingStatus.choices)
+    busy = {EmbeddingStatus.PENDING, EmbeddingStatus.RUNNING}
+    tiles = []
+    for image in page:
+        status = image.embedding_status
+        if model_waiting and status in busy:
+            text = "waiting for the model"
+        else:
+            text = f"embedding {embedding_labels.get(status, status).lower()}"
+        tiles.append(
+            Tile(
+                pk=image.pk,
+                name=image.original_name,
+                width=image.width,
+                height=image.height,
+                label_url=label_url.format(image.pk),
+                thumbnail_url=thumb_url.format(image.pk),
+                labeling=image.labeling_status,
+                labeling_label=labeling_labels.get(image.labeling_status, ""),
+                embedding=status,
+                embedding_text=text,
+                embedding_error=image.embedding_error,
+                claimed_name=claims.get(image.pk, ""),
+                viewers=", ".join(viewing.get(image.pk, [])),
+            )
+        )
+    return tiles

@@ -16,10 +16,13 @@ from labeling.services.claims import live_claims
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
 from labeling.services.image_grid import (
+    DEFAULT_PER_PAGE,
+    PER_PAGE_CHOICES,
     SORT_LABELS,
     assignee_choices,
     check_grid_query,
     grid_page,
+    grid_tiles,
 )
 from labeling.services.model_status import status_of
 from labeling.services.presence import viewers_of
@@ -68,9 +71,7 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     ids = [image.pk for image in page]
     claims = live_claims(access.project, ids)
     viewing = viewers_of(ids)
-    for image in page:
-        image.claimed_name = claims.get(image.pk)  # type: ignore[attr-defined]
-        image.viewers = ", ".join(viewing.get(image.pk, []))  # type: ignore[attr-defined]
+    model = status_of(access.project.model_spec)
     here = replace(query, page=page.number)  # past the end, the last page
     context = {
         "access": access,
@@ -83,13 +84,21 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "labeling_choices": LabelingStatus.choices,
         "embedding_choices": EmbeddingStatus.choices,
         "sort_choices": list(SORT_LABELS.items()),
+        "default_per": DEFAULT_PER_PAGE,
+        "clear_query": replace(here, labeling="", embedding="", assignee="", page=1).query_string(),
+        "per_choices": sorted({*PER_PAGE_CHOICES, here.per}),
         "assignees": assignee_choices(access.project),
         "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
-        "images": page.object_list,
+        "can_pick": access.role == "admin",
+        "images": grid_tiles(page, claims, viewing, model["state"] in MODEL_WAIT_STATES),
         "counts": project_counts(access.project),
-        "model": status_of(access.project.model_spec),
+        "model": model,
     }
     return render(request, "labeling/project_detail.html", context)
+
+
+# The model states in which pending images wait for the model, not for a worker.
+MODEL_WAIT_STATES = ("downloading", "loading")
 
 
 @login_required_json

@@ -166,6 +166,16 @@ class Image(models.Model):
             models.Index(fields=["project", "labeling_status"]),
             # The workers' sweep looks for pending and running images every minute.
             models.Index(fields=["embedding_status"], name="image_embedding_status"),
+            # The project grid's filters and sorts (labeling/services/image_grid.py),
+            # each ending on the id its orders tie-break on, so a page of a large
+            # project is an index range scan, not a sort of every image.
+            models.Index(fields=["project", "embedding_status", "id"], name="image_grid_embedding"),
+            models.Index(fields=["project", "original_name", "id"], name="image_grid_name"),
+            # Covers the headline counts (project_counts), so the page and every poll
+            # of its feed count from the index without reading the image rows.
+            models.Index(
+                fields=["project", "labeling_status", "embedding_status"], name="image_grid_counts"
+            ),
         ]
         ordering = ["id"]
 

@@ -1,19 +1,29 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from labeling.forms import ProjectForm
-from labeling.models import Image, Project
+from labeling.models import EmbeddingStatus, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.errors import ServiceError
+from labeling.services.image_grid import (
+    DEFAULT_PER_PAGE,
+    PER_PAGE_CHOICES,
+    SORT_LABELS,
+    assignee_choices,
+    check_grid_query,
+    grid_page,
+    grid_tiles,
+)
 from labeling.services.model_status import status_of
 from labeling.services.presence import viewers_of
 from labeling.services.projects import (
@@ -53,57 +63,76 @@ def project_create(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     access = project_access(request.user, project_id)
-    page = _image_page(access.project, request.GET.get("page"))
-    claims = live_claims(access.project, [image.pk for image in page])
-    viewing = viewers_of([image.pk for image in page])
-    for image in page:
-        image.claimed_name = claims.get(image.pk)  # type: ignore[attr-defined]
-        image.viewers = ", ".join(viewing.get(image.pk, []))  # type: ignore[attr-defined]
+    try:
+        query = check_grid_query(request.GET)
+    except ServiceError as error:
+        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+    page = grid_page(access.project, request.user, query)
+    ids = [image.pk for image in page]
+    claims = live_claims(access.project, ids)
+    viewing = viewers_of(ids)
+    model = status_of(access.project.model_spec)
+    here = replace(query, page=page.number)  # past the end, the last page
     context = {
         "access": access,
         "project": access.project,
         "page": page,
+        "grid": here,
+        "status_query": here.query_string(),
+        "prev_query": here.query_string(page.number - 1) if page.has_previous() else "",
+        "next_query": here.query_string(page.number + 1) if page.has_next() else "",
+        "labeling_choices": LabelingStatus.choices,
+        "embedding_choices": EmbeddingStatus.choices,
+        "sort_choices": list(SORT_LABELS.items()),
+        "default_per": DEFAULT_PER_PAGE,
+        "clear_query": replace(here, labeling="", embedding="", assignee="", page=1).query_string(),
+        "per_choices": sorted({*PER_PAGE_CHOICES, here.per}),
+        "assignees": assignee_choices(access.project),
         "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
-        "images": page.object_list,
+        "can_pick": access.role == "admin",
+        "images": grid_tiles(page, claims, viewing, model["state"] in MODEL_WAIT_STATES),
         "counts": project_counts(access.project),
-        "model": status_of(access.project.model_spec),
+        "model": model,
     }
     return render(request, "labeling/project_detail.html", context)
 
 
-IMAGES_PER_PAGE = 120
-
-
-def _image_page(project: Project, number: str | None) -> Page[Image]:
-    images = Image.objects.filter(project=project).order_by("id")
-    return Paginator(images, IMAGES_PER_PAGE).get_page(number)
+# The model states in which pending images wait for the model, not for a worker.
+MODEL_WAIT_STATES = ("downloading", "loading")
 
 
 @login_required_json
 @require_GET
 def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
-    """Counts and per-image statuses; the project page polls this to stay current."""
+    """Counts and the statuses of one grid page (the page's own filters and number);
+    the project page polls this to stay current, so it costs what a page costs."""
     access = project_access(request.user, project_id)
-    page = _image_page(access.project, request.GET.get("page"))
+    try:
+        query = check_grid_query(request.GET)
+    except ServiceError as error:
+        return JsonResponse({"error": error.message}, status=400)
+    page = grid_page(access.project, request.user, query)
     ids = [image.pk for image in page]
-    rows = Image.objects.filter(pk__in=ids).values_list(
-        "id", "labeling_status", "embedding_status", "embedding_error"
-    )
     claims = live_claims(access.project, ids)
     viewing = viewers_of(ids)
     return JsonResponse(
         {
             "counts": project_counts(access.project),
+            "page": {
+                "number": page.number,
+                "pages": page.paginator.num_pages,
+                "matching": page.paginator.count,
+            },
             "images": [
                 {
-                    "id": pk,
-                    "labeling": lab,
-                    "embedding": emb,
-                    "embedding_error": err,
-                    "claimed_by": claims.get(pk),
-                    "viewers": viewing.get(pk, []),
+                    "id": image.pk,
+                    "labeling": image.labeling_status,
+                    "embedding": image.embedding_status,
+                    "embedding_error": image.embedding_error,
+                    "claimed_by": claims.get(image.pk),
+                    "viewers": viewing.get(image.pk, []),
                 }
-                for pk, lab, emb, err in rows
+                for image in page
             ],
             "upload_url": reverse("image-upload", args=[project_id]),
             "proposal_jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],

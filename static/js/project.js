@@ -119,6 +119,27 @@ function listen(delay = 1000) {
   });
 }
 
+// The filters apply as soon as one changes (the Apply button is for keyboards and
+// pages without scripts); a new filter starts again from the first page.
+const filters = document.getElementById("grid-filters");
+// The address keeps only what differs from the defaults, so it reads (and shares) well.
+if (filters) {
+  for (const select of filters.querySelectorAll("select")) {
+    select.addEventListener("change", () => filters.requestSubmit());
+  }
+  filters.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(filters)) {
+      if (value && value !== filters.dataset[`default${key[0].toUpperCase()}${key.slice(1)}`]) {
+        params.set(key, value);
+      }
+    }
+    const query = params.toString();
+    window.location.assign(window.location.pathname + (query ? `?${query}` : ""));
+  });
+}
+
 if (counts) {
   setInterval(() => {
     if (!document.hidden && Date.now() - lastRefresh >= pollMs) refresh();

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -74,7 +76,7 @@ def test_grid_filters_by_assignee_live_claim_or_submitter(personas: Personas) ->
     )
     # A claim long expired is nobody's any more.
     Image.objects.filter(pk=stale.pk).update(
-        claimed_by=personas.reviewer, claimed_at=now - timezone.timedelta(days=3)
+        claimed_by=personas.reviewer, claimed_at=now - timedelta(days=3)
     )
     _, html = page_of(personas, "annotator", assignee="me")
     assert tile_ids(html) == [claimed.pk, submitted.pk]

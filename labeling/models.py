@@ -41,6 +41,15 @@ class Project(models.Model):
     proposal_min_iou = models.FloatField(default=0.88)
     proposal_min_stability = models.FloatField(default=0.95)
     proposal_min_area = models.PositiveIntegerField(default=100)
+    # The fine-tuned decoder every click, proposal and evaluation uses; null is the
+    # base model. See labeling/model_versions.py.
+    adopted_version = models.ForeignKey(
+        "labeling.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -512,3 +521,7 @@ class ModelStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.spec}: {self.state}"
+
+
+# Defined in its own module to keep this one in bounds; imported here so Django finds it.
+from labeling.model_versions import ModelVersion  # noqa: E402, F401

@@ -18,6 +18,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DeviceOutOfMemoryError,
     EmbeddingError,
     ImageError,
     InferenceError,
@@ -60,6 +61,7 @@ __all__ = [
     "AutoMask",
     "Candidate",
     "Decoded",
+    "DeviceOutOfMemoryError",
     "Embedding",
     "EmbeddingError",
     "EncodedMask",

@@ -327,6 +327,12 @@ class Job(models.Model):
     status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
+    # Touched by the running worker (labeling/jobs/job_heartbeat.py); a stale one on a
+    # running row means the worker died, and the sweep queues the job again or fails it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker took the row: a job that killed its worker twice is not
+    # run a third time.
+    runs = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         abstract = True

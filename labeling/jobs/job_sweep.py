@@ -87,9 +87,9 @@ def _resend_lost(kind: JobKind, now: Any) -> int:
     )
     sent = 0
     for row_id, beat in lost.values_list("pk", "heartbeat_at")[:BATCH]:
-        if kind.model.objects.filter(
-            pk=row_id, status=JobStatus.QUEUED, heartbeat_at=beat
-        ).update(heartbeat_at=now):
+        if kind.model.objects.filter(pk=row_id, status=JobStatus.QUEUED, heartbeat_at=beat).update(
+            heartbeat_at=now
+        ):
             logger.warning("%s %s: its task was lost; sent again", kind.model.__name__, row_id)
             enqueue(kind.task, row_id)
             sent += 1

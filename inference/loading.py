@@ -278,8 +278,9 @@ def _checkpoint_dir(resolved: ResolvedSpec) -> Path:
     return _download(resolved.spec, resolved.hub_id)
 
 
-def _download(spec: str, repo_id: str) -> Path:
-    """Fetch config + safetensors of `repo_id` into the hub cache (or find them there)."""
+def _download(spec: str, repo_id: str, patterns: list[str] | None = None) -> Path:
+    """Fetch config + safetensors of `repo_id` (and any other `patterns`, a concept
+    model's tokenizer, say) into the hub cache, or find them there."""
     from huggingface_hub import snapshot_download
 
     cache_dir = hub_cache_dir()
@@ -290,7 +291,7 @@ def _download(spec: str, repo_id: str) -> Path:
         path = snapshot_download(
             repo_id,
             cache_dir=cache_dir,
-            allow_patterns=WEIGHT_FILES,
+            allow_patterns=patterns or WEIGHT_FILES,
             local_files_only=offline or probe_error is not None,
             etag_timeout=HUB_TIMEOUT_S,
             endpoint=endpoint,

@@ -262,6 +262,8 @@ class HistoryAction(models.TextChoices):
     CREATED = "created", "Created"
     UPDATED = "updated", "Updated"
     DELETED = "deleted", "Deleted"
+    # An undone delete: the same mask (same id) back, at the next version.
+    RESTORED = "restored", "Restored"
 
 
 class AppendOnlyError(Exception):

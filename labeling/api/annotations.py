@@ -21,6 +21,7 @@ from labeling.api.schemas import (
     AnnotationIn,
     AnnotationOut,
     AnnotationPatch,
+    AnnotationVersion,
     Conflict,
     Id,
     MaskIn,
@@ -37,6 +38,12 @@ from labeling.services.annotations import (
     polygons_rle,
 )
 from labeling.services.errors import ServiceError
+from labeling.services.undo import (
+    check_revert,
+    deleted_mask_image,
+    do_restore_annotation,
+    do_revert_change,
+)
 
 router = Router(tags=["annotations"])
 
@@ -183,3 +190,40 @@ def delete_annotation(
         annotation.image, annotation_id, user_of(request), expected_version=query.version
     )
     return Status(204, None)
+
+
+@router.post(
+    "/projects/{project_id}/annotations/{annotation_id}/revert",
+    response={200: AnnotationOut, 409: Conflict, **FAILS},
+)
+def revert_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, body: AnnotationVersion
+) -> Annotation:
+    """Undo the change that made `version` (the mask must still be at it, else 409):
+    a new version with the values from before, recorded as a revert. Reverting a
+    revert redoes the change. Needs what the change needed; a verdict (approved,
+    rejected) is taken back by reviewers only."""
+    access = project_access(user_of(request), project_id)
+    annotation = _annotation(access, annotation_id)
+    access.require(check_revert(annotation.image, annotation_id, body.version).needs)
+    return do_revert_change(
+        annotation.image, annotation_id, user_of(request), expected_version=body.version
+    )
+
+
+@router.post(
+    "/projects/{project_id}/annotations/{annotation_id}/restore",
+    response={201: AnnotationOut, 409: Conflict, **FAILS},
+)
+def restore_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, body: AnnotationVersion
+) -> Status[Annotation]:
+    """Undo a delete: the mask comes back with its id, at the version after `version`
+    (the version it was deleted at). 409 if it is back already (with the current
+    mask) or was restored and deleted again since."""
+    access = project_access(user_of(request), project_id, Ability.ANNOTATE)
+    image = deleted_mask_image(access.project.pk, annotation_id)
+    restored = do_restore_annotation(
+        image, annotation_id, user_of(request), expected_version=body.version
+    )
+    return Status(201, restored)

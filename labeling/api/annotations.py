@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -32,6 +32,7 @@ from labeling.api.schemas import (
 from labeling.models import Annotation, AnnotationSource, Image
 from labeling.permissions import UNCHANGED, Ability, Access, abilities_for_change, project_access
 from labeling.services.annotations import (
+    AnnotationNotFound,
     do_create_annotation,
     do_delete_annotation,
     do_update_annotation,
@@ -222,7 +223,10 @@ def restore_annotation(
     (the version it was deleted at). 409 if it is back already (with the current
     mask) or was restored and deleted again since."""
     access = project_access(user_of(request), project_id, Ability.ANNOTATE)
-    image = deleted_mask_image(access.project.pk, annotation_id)
+    try:
+        image = deleted_mask_image(access.project.pk, annotation_id)
+    except AnnotationNotFound:
+        raise Http404 from None  # as for any id that is not in the project
     restored = do_restore_annotation(
         image, annotation_id, user_of(request), expected_version=body.version
     )

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0017_grid_indexes"),
+        ("labeling", "0019_job_heartbeats"),
     ]
 
     operations = [

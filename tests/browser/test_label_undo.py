@@ -85,6 +85,12 @@ def test_undo_removes_an_accepted_mask_and_redo_brings_it_back(
     expect(page.locator(".ann:not(.saving)")).to_have_count(1)
     assert Annotation.objects.get(pk=mask.pk).version == 3
     assert actions(mask) == ["created", "deleted", "restored", "deleted", "restored"]
+    page.reload()  # the stack belongs to the page: a reload starts it afresh
+    expect(page.locator("#label-app")).to_have_attribute("data-ready", "true")
+    expect(undo).to_be_disabled()
+    page.keyboard.press("Control+z")
+    expect(message(page)).to_have_text("Nothing to undo.")
+    assert Annotation.objects.filter(pk=mask.pk).exists()
 
 
 def test_undo_brings_back_a_deleted_mask_and_a_changed_category(
@@ -178,6 +184,16 @@ def test_a_reviewer_undoes_an_approval_on_the_review_flow(
     expect(message(page)).to_have_text(f"Redid approve of mask #{mask.pk}.")
     expect(page.locator(".ann-status")).to_have_text("approved")
     assert Annotation.objects.get(pk=mask.pk).status == "approved"
+
+    page.once("dialog", lambda dialog: dialog.accept("Too loose"))
+    page.keyboard.press("r")
+    expect(message(page)).to_have_text(f"Rejected mask #{mask.pk}.")
+    expect(page.locator(".ann-comment")).to_have_text("Reviewer: Too loose")
+    page.keyboard.press("Control+z")
+    expect(message(page)).to_have_text(f"Undid reject of mask #{mask.pk}.")
+    expect(page.locator(".ann-comment")).to_have_count(0)
+    back = Annotation.objects.get(pk=mask.pk)
+    assert (back.status, back.review_comment) == ("approved", "")
 
 
 def test_an_undo_after_someone_elses_change_is_a_conflict(

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -23,6 +23,7 @@ from labeling.permissions import Ability, project_access
 from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
 from labeling.services.model_status import status_of
+from labeling.storage.serving import StoredFileResponse, stored_file_response
 from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def label_start(request: AuthedRequest, project_id: int) -> HttpResponseRedirect
 
 @login_required
 @require_GET
-def image_display(request: AuthedRequest, project_id: int, image_id: int) -> FileResponse:
+def image_display(request: AuthedRequest, project_id: int, image_id: int) -> StoredFileResponse:
     """The image as the labeling canvas draws it: the original when a browser shows
     it exactly as the server sees it, else a PNG converted once and kept in storage.
 
@@ -159,8 +160,6 @@ def _convert(name: str, key: str) -> None:
             default_storage.delete(saved)
 
 
-def _file_response(name: str, content_type: str) -> FileResponse:
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+def _file_response(name: str, content_type: str) -> StoredFileResponse:
     # Content-addressed and private to project members.
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return stored_file_response(name, content_type, cache_seconds=86400)

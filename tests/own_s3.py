@@ -140,7 +140,7 @@ class Bucket:
         self.server, self.name = server, name
         self.client = server.client()
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def listed(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.name, Prefix=prefix
         )

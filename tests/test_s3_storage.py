@@ -33,7 +33,7 @@ from labeling.services.annotations import do_create_annotation
 from labeling.tasks import run_export, run_import
 from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_bytes
-from tests.own_s3 import Bucket, OwnS3
+from tests.own_s3 import Bucket
 from tests.worker_process import Worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,7 +84,7 @@ def test_an_upload_is_stored_in_the_bucket_and_served_only_to_members(
     image = upload(personas.client("owner"), personas.project.pk, "street.png", data)
     row = Image.objects.get(pk=image["id"])
     prefix = f"projects/{personas.project.pk}/"
-    assert s3_storage.keys(prefix) == sorted(
+    assert s3_storage.listed(prefix) == sorted(
         [f"{prefix}images/{row.sha256}.png", f"{prefix}thumbnails/{row.sha256}.jpg"]
     )
     assert s3_storage.read(row.file.name) == data
@@ -123,7 +123,7 @@ def test_a_display_copy_is_converted_once_into_the_bucket(
     first = personas.client("annotator").get(url)
     assert first.status_code == 200 and first["Content-Type"] == "image/png"
     key = f"projects/{personas.project.pk}/display/{row.sha256}.png"
-    assert key in s3_storage.keys()
+    assert key in s3_storage.listed()
     shown = body(first)
     assert s3_storage.read(key) == shown
     with PILImage.open(io.BytesIO(shown)) as png:
@@ -138,11 +138,11 @@ def test_deleting_images_and_projects_removes_their_objects(
     first = upload(client, personas.project.pk, "a.png", picture(3))
     upload(client, personas.project.pk, "b.png", picture(4))
     prefix = f"projects/{personas.project.pk}/"
-    assert len(s3_storage.keys(prefix)) == 4
+    assert len(s3_storage.listed(prefix)) == 4
     Image.objects.filter(pk=first["id"]).delete()
-    assert len(s3_storage.keys(prefix)) == 2
+    assert len(s3_storage.listed(prefix)) == 2
     personas.project.delete()
-    assert s3_storage.keys(prefix) == []
+    assert s3_storage.listed(prefix) == []
 
 
 def test_a_zip_export_is_written_to_the_bucket_and_downloaded_by_admins_only(
@@ -164,7 +164,7 @@ def test_a_zip_export_is_written_to_the_bucket_and_downloaded_by_admins_only(
     [(_, args)] = drain_queue(settings.CELERY_QUEUE_DEFAULT)
     assert run_export(*args) == "done"
     export = Export.objects.get(pk=args[0])
-    assert export.file in s3_storage.keys(f"exports/{personas.project.pk}/")
+    assert export.file in s3_storage.listed(f"exports/{personas.project.pk}/")
     assert refused_without_keys(s3_storage, export.file) == 403
 
     url = f"/projects/{personas.project.pk}/exports/{export.pk}/download"
@@ -186,7 +186,7 @@ def test_a_zip_export_is_written_to_the_bucket_and_downloaded_by_admins_only(
 
     deleted = owner.post(f"/projects/{personas.project.pk}/exports/{export.pk}/delete")
     assert deleted.status_code == 302
-    assert s3_storage.keys(f"exports/{personas.project.pk}/") == []
+    assert s3_storage.listed(f"exports/{personas.project.pk}/") == []
 
 
 @pytest.fixture(scope="module")
@@ -221,15 +221,15 @@ def test_an_import_reads_its_upload_from_the_bucket_and_removes_it(
     assert owner.post(f"/projects/{personas.project.pk}/imports/", form).status_code == 302
     [(_, args)] = drain_queue(settings.CELERY_QUEUE_DEFAULT)
     row = CocoImport.objects.get(pk=args[0])
-    assert s3_storage.keys("imports/") == [row.file]
+    assert s3_storage.listed("imports/") == [row.file]
     run_import(*args)
     row.refresh_from_db()
     assert row.status == "done" and row.imported == 2, row.errors
     assert Annotation.objects.filter(image=image).count() == 2
-    assert s3_storage.keys("imports/") == []  # the spent upload is gone
+    assert s3_storage.listed("imports/") == []  # the spent upload is gone
     # The bbox-only mask needed the image's embedding: it is in the bucket now.
     key = embedding_store.storage_key(image.sha256, tiny_sam)
-    assert key in s3_storage.keys("embeddings/")
+    assert key in s3_storage.listed("embeddings/")
 
 
 @pytest.fixture
@@ -261,7 +261,7 @@ def test_a_worker_writes_the_embedding_to_the_bucket_and_it_decodes(
 
     wait_until(ready, "the embedding", s3_worker)
     key = embedding_store.storage_key(row.sha256, tiny_sam)
-    assert key in s3_storage.keys("embeddings/")
+    assert key in s3_storage.listed("embeddings/")
     assert not (tmp_path / "worker-media").exists()  # the worker wrote only to the bucket
     embedding_store.clear_cache()
     model = load_model(tiny_sam)

@@ -30,10 +30,12 @@ from inference.testing import save_tiny_sam
 from labeling import embedding_store
 from labeling.models import Annotation, Category, CocoImport, Export, Image
 from labeling.services.annotations import do_create_annotation
+from labeling.storage import local_copy, open_stream
 from labeling.tasks import run_export, run_import
 from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_bytes
 from tests.own_s3 import Bucket
+from tests.live_server import AsgiServer
 from tests.worker_process import Worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -269,3 +271,49 @@ def test_a_worker_writes_the_embedding_to_the_bucket_and_it_decodes(
     assert embedding.original_size == (60, 80)
     candidates = model.decode(embedding, Prompt.click(40, 30))
     assert len(candidates) == 3 and candidates[0].rle["size"] == [60, 80]
+
+
+def test_the_asgi_server_streams_files_from_the_bucket_to_members_only(
+    personas: Personas, s3_storage: Bucket, tmp_path: Path, queues: None
+) -> None:
+    data = picture(7, (1200, 900))  # ~3 MB of noise: many blocks
+    image = upload(personas.client("owner"), personas.project.pk, "big.png", data)
+    server = AsgiServer(
+        tmp_path / "server-media", tmp_path / "server.log", env=s3_storage.server.env(s3_storage.name)
+    )
+    server.start()
+    try:
+        url = f"{server.url}/projects/{personas.project.pk}/images/{image['id']}/file"
+
+        def fetch(who: str) -> tuple[int, dict[str, str], bytes]:
+            """Status, headers (lowercased) and body for `who`'s session."""
+            session = personas.client(who).cookies["sessionid"].value
+            request = urllib.request.Request(url, headers={"Cookie": f"sessionid={session}"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    headers = {k.lower(): v for k, v in answer.headers.items()}
+                    return answer.status, headers, answer.read()
+            except urllib.error.HTTPError as error:
+                return error.code, {}, b""
+
+        status, headers, served = fetch("annotator")
+        assert status == 200 and served == data and headers["content-length"] == str(len(data))
+        assert fetch("outsider")[0] == 404
+    finally:
+        server.stop()
+    # Streamed block by block: Django's fallback that reads a whole file into memory
+    # first (and warns that it does) never ran.
+    assert "must consume synchronous iterators" not in server.log_tail()
+    assert not (tmp_path / "server-media").exists()
+
+
+def test_streams_and_local_copies_read_objects(s3_storage: Bucket) -> None:
+    name = default_storage.save("models/v2/config.json", io.BytesIO(b'{"v": 2}'))
+    assert s3_storage.listed("models/") == ["models/v2/config.json"]
+    with open_stream(name) as stream:
+        assert stream.size == 8 and stream.read() == b'{"v": 2}'
+    with local_copy(name) as path:
+        assert path.read_bytes() == b'{"v": 2}'
+    assert not path.exists()
+    with pytest.raises(FileNotFoundError):
+        open_stream("models/v2/missing.json")

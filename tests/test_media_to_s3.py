@@ -85,7 +85,7 @@ def test_it_copies_the_store_once_and_the_app_then_serves_from_the_bucket(
         f"/projects/{personas.project.pk}/images/{image.pk}/file"
     )
     served = b"".join(response.streaming_content)  # type: ignore[attr-defined]
-    assert served == (filesystem_media / image.file.name).read_bytes()
+    assert served == (filesystem_media / str(image.file.name)).read_bytes()
 
 
 def test_a_dry_run_copies_nothing(filesystem_media: Path, settings: Any, s3_server: OwnS3) -> None:

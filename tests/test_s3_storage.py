@@ -34,8 +34,8 @@ from labeling.storage import local_copy, open_stream
 from labeling.tasks import run_export, run_import
 from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_bytes
-from tests.own_s3 import Bucket
 from tests.live_server import AsgiServer
+from tests.own_s3 import Bucket
 from tests.worker_process import Worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,7 +89,7 @@ def test_an_upload_is_stored_in_the_bucket_and_served_only_to_members(
     assert s3_storage.listed(prefix) == sorted(
         [f"{prefix}images/{row.sha256}.png", f"{prefix}thumbnails/{row.sha256}.jpg"]
     )
-    assert s3_storage.read(row.file.name) == data
+    assert s3_storage.read(str(row.file.name)) == data
     assert not Path(settings.MEDIA_ROOT).exists()  # nothing went to the filesystem
 
     base = f"/projects/{personas.project.pk}/images/{row.pk}"
@@ -104,8 +104,8 @@ def test_an_upload_is_stored_in_the_bucket_and_served_only_to_members(
         assert personas.client("outsider").get(path).status_code == 404
         assert Client().get(path).status_code == 302  # to the login page
     # The bucket refuses anyone without the keys, and no page hands out a link to it.
-    assert refused_without_keys(s3_storage, row.file.name) == 403
-    assert refused_without_keys(s3_storage, row.thumbnail.name) == 403
+    assert refused_without_keys(s3_storage, str(row.file.name)) == 403
+    assert refused_without_keys(s3_storage, str(row.thumbnail.name)) == 403
     page = personas.client("owner").get(f"/projects/{personas.project.pk}/").content.decode()
     status = personas.client("owner").get(f"/projects/{personas.project.pk}/status.json")
     for text in (page, status.content.decode(), json.dumps(image)):
@@ -278,9 +278,8 @@ def test_the_asgi_server_streams_files_from_the_bucket_to_members_only(
 ) -> None:
     data = picture(7, (1200, 900))  # ~3 MB of noise: many blocks
     image = upload(personas.client("owner"), personas.project.pk, "big.png", data)
-    server = AsgiServer(
-        tmp_path / "server-media", tmp_path / "server.log", env=s3_storage.server.env(s3_storage.name)
-    )
+    env = s3_storage.server.env(s3_storage.name)
+    server = AsgiServer(tmp_path / "server-media", tmp_path / "server.log", env=env)
     server.start()
     try:
         url = f"{server.url}/projects/{personas.project.pk}/images/{image['id']}/file"

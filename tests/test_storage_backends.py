@@ -93,7 +93,7 @@ def test_incomplete_or_malformed_s3_settings_fail_loudly(
     assert result.returncode != 0 and message in result.stderr
 
 
-class Breaks(File):  # type: ignore[type-arg]
+class Breaks(File):
     """Content whose reading fails after its first block, like a dropped upload."""
 
     def __init__(self) -> None:

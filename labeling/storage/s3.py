@@ -22,6 +22,10 @@ class PrivateS3Storage(S3Storage):
             "Stored files have no URLs: serve them through a view that checks access."
         )
 
+    def s3_client(self) -> Any:
+        """boto3's S3 client for this storage's bucket (`bucket_name`)."""
+        return self.connection.meta.client
+
     def open_stream(self, name: str) -> StoredStream:
         """One GET whose body is read as it streams (no spool file, no HEAD first)."""
         key = self._normalize_name(clean_name(name))

@@ -28,8 +28,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bucket = getattr(default_storage, "bucket_name", None)
-        if not bucket:
+        # Only PrivateS3Storage has a client: the filesystem has nothing to copy into.
+        s3_client = getattr(default_storage, "s3_client", None)
+        if s3_client is None:
             raise CommandError(
                 "Storage is the filesystem: set ANYMASK_S3_BUCKET (and the other "
                 "ANYMASK_S3_* settings) to the bucket to copy into."
@@ -39,8 +40,8 @@ class Command(BaseCommand):
             raise CommandError(f"{source} is not a directory.")
         counts = copy_media(
             source,
-            default_storage.connection.meta.client,
-            bucket,
+            s3_client(),
+            default_storage.bucket_name,  # type: ignore[attr-defined]
             self.stdout.write,
             verbose=options["verbosity"] >= 2,
             dry_run=options["dry_run"],

@@ -10,6 +10,7 @@ on a fresh bucket; the rest of the suite stays on the filesystem.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ class OwnS3:
         self.log = root / "weed.log"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.grpc_ports: dict[str, int] = {}
 
     @property
     def endpoint(self) -> str:
@@ -61,17 +63,26 @@ class OwnS3:
         data = self.root / "data"
         data.mkdir()
         ports = {name: free_port() for name in ("master", "volume", "filer")}
+        self.grpc_ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        grpc = self.grpc_ports
         command = [
             weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-            f"-master.port={ports['master']}", f"-master.port.grpc={free_port()}",
-            f"-volume.port={ports['volume']}", f"-volume.port.grpc={free_port()}",
-            f"-filer.port={ports['filer']}", f"-filer.port.grpc={free_port()}",
-            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={free_port()}",
+            f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
+            f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
+            f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={grpc['s3']}",
+            f"-s3.localSocket={self.root / 's3.sock'}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
             "-master.volumeSizeLimitMB=64", "-volume.max=0", "-master.telemetry=false",
         ]  # fmt: skip
+        # TMPDIR: weed's own log files go to the data directory, not the shared /tmp.
         self.process = subprocess.Popen(
-            command, cwd=self.root, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+            command,
+            cwd=self.root,
+            env={**os.environ, "TMPDIR": str(self.root)},
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         # Ready when a bucket can be made and written: the master, a volume server
         # and the filer must all be up by then.
@@ -91,8 +102,13 @@ class OwnS3:
         raise AssertionError(f"weed was not ready in {timeout} s ({last!r}):\n{self.log_tail()}")
 
     def stop(self) -> None:
-        stop_process(self.process, grace=10)
+        # The data is thrown away, so there is nothing to flush: weed takes longer
+        # than that to wind down after SIGTERM, and is killed after a short grace.
+        stop_process(self.process, grace=3)
         self.process = None
+        # Its gRPC sockets always go to /tmp, named by port, whatever TMPDIR says.
+        for name, port in self.grpc_ports.items():
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)  # noqa: S108
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]

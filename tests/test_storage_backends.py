@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -124,6 +125,20 @@ def test_a_write_appears_whole_and_never_replaces_a_taken_name(tmp_path: Path) -
     assert (tmp_path / second).read_bytes() == b"second"
     assert not [p for p in stored_paths(tmp_path) if PARTIAL_PREFIX in p]
     assert oct((tmp_path / "a/b.bin").stat().st_mode & 0o777) == "0o644"
+
+
+def test_without_hard_links_a_write_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*_: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)  # as on a mount without hard links
+    storage = AtomicFileSystemStorage(location=tmp_path)
+    assert storage.save("a.bin", ContentFile(b"first")) == "a.bin"
+    second = storage.save("a.bin", ContentFile(b"second"))
+    assert second != "a.bin" and (tmp_path / "a.bin").read_bytes() == b"first"
+    assert stored_paths(tmp_path) == sorted(["a.bin", second])
 
 
 def test_streams_and_local_copies_read_the_stored_bytes(settings: object, tmp_path: Path) -> None:

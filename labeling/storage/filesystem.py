@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import Any
@@ -12,6 +13,25 @@ from django.core.files.storage import FileSystemStorage
 # Names of files still being written; never a stored name (Django's names are the
 # callers' own, and none starts with this), so copies and listings skip them.
 PARTIAL_PREFIX = ".partial-"
+# What link() raises on a filesystem without hard links (some network and FUSE mounts).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
+
+
+def _place(partial: str, final: str) -> None:
+    """Give the finished file `partial` the name `final`, which must be free
+    (FileExistsError otherwise)."""
+    try:
+        os.link(partial, final)  # fails where the name exists: never overwrites
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        # No hard links here: a rename is as atomic, but replaces, so check first
+        # (a writer racing into the gap could be replaced: rare, and on such mounts only).
+        if os.path.exists(final):
+            raise FileExistsError(final) from None
+        os.replace(partial, final)
 
 
 class AtomicFileSystemStorage(FileSystemStorage):
@@ -40,7 +60,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
                 os.chmod(partial, self.file_permissions_mode)
             while True:
                 try:
-                    os.link(partial, full_path)
+                    _place(partial, full_path)
                     break
                 except FileExistsError:
                     name = self.get_available_name(name)

@@ -316,3 +316,28 @@ def test_streams_and_local_copies_read_objects(s3_storage: Bucket) -> None:
     assert not path.exists()
     with pytest.raises(FileNotFoundError):
         open_stream("models/v2/missing.json")
+
+
+def test_large_originals_are_judged_from_their_header_for_display(
+    personas: Personas, s3_storage: Bucket, queues: None
+) -> None:
+    pixels = PILImage.open(io.BytesIO(picture(8, (1400, 1000))))
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotated 90°: the browser must get the turned pixels
+    plain_out, rotated_out = io.BytesIO(), io.BytesIO()
+    pixels.save(plain_out, format="JPEG", quality=95)
+    pixels.save(rotated_out, format="JPEG", quality=95, exif=exif.tobytes())
+    plain, rotated = plain_out.getvalue(), rotated_out.getvalue()
+    assert len(plain) > 2**20 and len(rotated) > 2**20  # past the first MiB read
+    owner = personas.client("owner")
+    shown = upload(owner, personas.project.pk, "plain.jpg", plain)
+    turned = upload(owner, personas.project.pk, "turned.jpg", rotated)
+    base = f"/projects/{personas.project.pk}/images"
+
+    as_is = owner.get(f"{base}/{shown['id']}/display")
+    assert as_is["Content-Type"] == "image/jpeg" and body(as_is) == plain
+    converted = owner.get(f"{base}/{turned['id']}/display")
+    assert converted["Content-Type"] == "image/png"
+    with PILImage.open(io.BytesIO(body(converted))) as png:
+        assert png.size == (1000, 1400)
+    assert len(s3_storage.listed(f"projects/{personas.project.pk}/display/")) == 1

@@ -6,6 +6,7 @@ views only render it and serve what it loads.
 
 from __future__ import annotations
 
+import io
 import logging
 
 from django.contrib import messages
@@ -23,10 +24,13 @@ from labeling.permissions import Ability, project_access
 from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
 from labeling.services.model_status import status_of
+from labeling.storage import open_stream
 from labeling.storage.serving import StoredFileResponse, stored_file_response
 from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
+# The display check reads this much of an original first (its header is at the start).
+HEADER_BYTES = 1024 * 1024
 
 NEIGHBOURS = ("prev", "next", "next-unlabeled")
 
@@ -133,17 +137,29 @@ def image_display(request: AuthedRequest, project_id: int, image_id: int) -> Sto
     name = image.file.name
     if not name or not default_storage.exists(name):
         raise Http404("The file is missing from storage.")
+    # A display copy exists only for an image that needs one (the verdict depends on
+    # the content alone): found, it is served without looking at the original.
+    key = f"projects/{image.project_id}/display/{image.sha256}.png"
+    if default_storage.exists(key):
+        return _file_response(key, "image/png")
     if _browser_ready(image, name):
         content_type = CONTENT_TYPE_FOR_FORMAT.get(image.format, "application/octet-stream")
         return _file_response(name, content_type)
-    key = f"projects/{image.project_id}/display/{image.sha256}.png"
-    if not default_storage.exists(key):
-        _convert(name, key)
+    _convert(name, key)
     return _file_response(key, "image/png")
 
 
 def _browser_ready(image: Image, name: str) -> bool:
+    """Whether the original can be shown as stored, judged from its header: on object
+    storage only the first MiB is fetched, unless the header runs past it."""
     try:
+        with open_stream(name) as stream:
+            head = stream.read(HEADER_BYTES)
+        try:
+            return shown_as_stored(io.BytesIO(head), image.format)
+        except Exception:
+            if len(head) < HEADER_BYTES:
+                raise  # that was the whole file
         with default_storage.open(name, "rb") as fp:
             return shown_as_stored(fp, image.format)
     except Exception:  # unreadable now: let the converter report it

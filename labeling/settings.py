@@ -170,10 +170,78 @@ WHITENOISE_USE_FINDERS = True
 # Project data is never served from a public /media/ URL: every image goes through
 # a view that checks membership first. MEDIA_URL is therefore deliberately unset.
 MEDIA_ROOT = Path(env_str("ANYMASK_MEDIA_ROOT") or VAR_DIR / "media")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+STORAGES: dict[str, dict[str, object]] = {
+    # Local files written whole or not at all (labeling/storage/filesystem.py).
+    "default": {"BACKEND": "labeling.storage.filesystem.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+def s3_storage_options(
+    *, bucket: str, endpoint_url: str, access_key: str, secret_key: str, region: str
+) -> dict[str, object]:
+    """`PrivateS3Storage`'s options (django-storages' S3Storage): also what the tests
+    use to point storage at their own S3 server."""
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url or None,
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
+        "region_name": region or None,
+        "signature_version": "s3v4",
+        # Self-hosted servers (MinIO, SeaweedFS, Ceph) serve buckets by path.
+        "addressing_style": "path" if endpoint_url else None,
+        # No ACL header: objects stay as private as the bucket (the AWS default), and
+        # buckets with ACLs disabled accept the writes.
+        "default_acl": None,
+        # A taken name gets another, as on the filesystem: an upload that loses a race
+        # must never replace (then delete) the winner's object.
+        "file_overwrite": False,
+        # Reads through storage.open() spool past 8 MB to disk, not all in memory.
+        "max_memory_size": 8 * 1024 * 1024,
+    }
+
+
+# Object storage (README "Object storage"): with a bucket named, every stored file
+# (images, thumbnails, display copies, embeddings, exports, imports, model files) is
+# an object in that private bucket instead of a file under MEDIA_ROOT. Without keys,
+# boto3 finds credentials itself (an instance or pod role, ~/.aws).
+ANYMASK_S3_BUCKET = env_str("ANYMASK_S3_BUCKET")
+ANYMASK_S3_ENDPOINT_URL = env_str("ANYMASK_S3_ENDPOINT_URL")
+ANYMASK_S3_ACCESS_KEY_ID = env_str("ANYMASK_S3_ACCESS_KEY_ID")
+ANYMASK_S3_SECRET_ACCESS_KEY = env_str("ANYMASK_S3_SECRET_ACCESS_KEY")
+ANYMASK_S3_REGION = env_str("ANYMASK_S3_REGION")
+if ANYMASK_S3_BUCKET:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", ANYMASK_S3_BUCKET):
+        raise ImproperlyConfigured(
+            "ANYMASK_S3_BUCKET must be a bucket name: 3-63 lowercase letters, digits, "
+            f"dots or hyphens, got {ANYMASK_S3_BUCKET!r}"
+        )
+    if bool(ANYMASK_S3_ACCESS_KEY_ID) != bool(ANYMASK_S3_SECRET_ACCESS_KEY):
+        raise ImproperlyConfigured(
+            "Set both ANYMASK_S3_ACCESS_KEY_ID and ANYMASK_S3_SECRET_ACCESS_KEY, or neither "
+            "(boto3 then finds credentials itself)"
+        )
+    if ANYMASK_S3_ENDPOINT_URL and not re.fullmatch(r"https?://[^\s/]+/?", ANYMASK_S3_ENDPOINT_URL):
+        raise ImproperlyConfigured(
+            "ANYMASK_S3_ENDPOINT_URL must be an http:// or https:// URL with no path, got "
+            f"{ANYMASK_S3_ENDPOINT_URL!r}"
+        )
+    STORAGES["default"] = {
+        "BACKEND": "labeling.storage.s3.PrivateS3Storage",
+        "OPTIONS": s3_storage_options(
+            bucket=ANYMASK_S3_BUCKET,
+            endpoint_url=ANYMASK_S3_ENDPOINT_URL,
+            access_key=ANYMASK_S3_ACCESS_KEY_ID,
+            secret_key=ANYMASK_S3_SECRET_ACCESS_KEY,
+            region=ANYMASK_S3_REGION,
+        ),
+    }
+elif ANYMASK_S3_ENDPOINT_URL or ANYMASK_S3_ACCESS_KEY_ID or ANYMASK_S3_SECRET_ACCESS_KEY:
+    raise ImproperlyConfigured(
+        "ANYMASK_S3_* settings are set but ANYMASK_S3_BUCKET is not: name the bucket, "
+        "or unset them to store files under ANYMASK_MEDIA_ROOT"
+    )
 
 # --- Upload limits ----------------------------------------------------------------
 ANYMASK_MAX_IMAGE_PIXELS = env_int("ANYMASK_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)

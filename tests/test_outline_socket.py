@@ -5,6 +5,7 @@ ordinary versioned `update`, so a stale outline gets the ordinary conflict."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def open_socket(runner: LoopThread, user: object, image_id: int) -> Socket:
     return socket
 
 
-def rings_of(reply: dict) -> list[np.ndarray]:
+def rings_of(reply: dict[str, Any]) -> list[np.ndarray]:
     return [np.array(ring, dtype=float).reshape(-1, 2) for ring in reply["rings"]]
 
 
@@ -96,7 +97,7 @@ def test_it_rejects_bad_outline_requests_with_clear_errors(
     )
     socket = open_socket(runner, personas.annotator, image.pk)
 
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"id": foreign.pk}, "not_found", "no longer exists"),  # a mask of another image
         ({"id": 10**9}, "not_found", "no longer exists"),
         ({"id": "1"}, "invalid", "`id`"),

@@ -18,7 +18,13 @@ from inference.masks import rle_decode, rle_encode
 from inference.outlines import mask_outline, rings_to_mask
 from labeling.models import Annotation
 from labeling.services.annotations import do_create_annotation, do_update_annotation
-from tests.browser.test_labeling import labeled_project, mask_area, open_label_page, screen_point
+from tests.browser.test_labeling import (
+    SHOTS,
+    labeled_project,
+    mask_area,
+    open_label_page,
+    screen_point,
+)
 from tests.conftest import off_loop
 from tests.live_server import AsgiServer
 from tests.worker_process import Worker
@@ -61,6 +67,7 @@ def test_a_drawn_polygon_becomes_the_mask_and_accept_saves_its_area(
     click_vertices(page, pentagon)
     expect(app).to_have_attribute("data-polygon-vertices", "5")
     assert mask_area(app) == 0  # nothing is a mask until the polygon is closed
+    page.screenshot(path=str(SHOTS / "polygon-drawing.png"))
 
     page.keyboard.press("Escape")  # Esc cancels the polygon, not anything else
     expect(app).to_have_attribute("data-polygon-vertices", "0")
@@ -153,13 +160,28 @@ def test_editing_a_saved_outline_stores_a_new_version_with_the_hole_kept(
     expect(app).to_have_attribute("data-outline-rings", "2")  # the square and its hole
     expect(page.locator("#outline-panel")).to_be_visible()
 
-    # Drag the outline's top-right vertex 20 px to the right, as the server traced it.
     outer, hole = mask_outline(mask).rings
-    corner = max(outer, key=lambda p: p[0] - p[1])
+    expect(app).to_have_attribute("data-outline-vertices", str(len(outer) + len(hole)))
+    count = len(outer) + len(hole)
+    # A click on an edge adds a vertex there; a right click on it removes it again.
+    top_left = min(outer, key=lambda p: p[0] + p[1])
+    corner = max(outer, key=lambda p: p[0] - p[1])  # top right
+    middle = (top_left + corner) / 2
+    page.mouse.click(*at(page, *middle))
+    expect(app).to_have_attribute("data-outline-vertices", str(count + 1))
+    page.mouse.click(*at(page, *middle), button="right")
+    expect(app).to_have_attribute("data-outline-vertices", str(count))
+    page.keyboard.press("Control+z")  # undoes the removal, not anything on the page
+    expect(app).to_have_attribute("data-outline-vertices", str(count + 1))
+    page.keyboard.press("Control+z")
+    expect(app).to_have_attribute("data-outline-vertices", str(count))
+
+    # Drag the outline's top-right vertex 20 px to the right, as the server traced it.
     page.mouse.move(*at(page, corner[0], corner[1]))
     page.mouse.down()
     page.mouse.move(*at(page, corner[0] + 20, corner[1]), steps=5)
     page.mouse.up()
+    page.screenshot(path=str(SHOTS / "outline-edit.png"))
     page.keyboard.press("Enter")
     expect(page.locator("#message")).to_have_text(f"Saved the edit of mask #{row.pk}.")
     expect(app).to_have_attribute("data-outline-editing", "false")
@@ -200,3 +222,32 @@ def test_a_stale_outline_gets_the_usual_conflict(
     expect(page.locator("#message")).to_have_text(re.compile(r"was changed by"))
     row.refresh_from_db()
     assert row.version == 2 and row.area == 400  # theirs stands; nothing overwritten
+
+
+FILL_IN_PAGE = """async ({rings, width, height}) => {
+  const { fillRings } = await import('/static/js/label/rasterise.js');
+  return Array.from(fillRings(rings, width, height).data);
+}"""
+
+
+def test_the_page_fills_rings_exactly_as_the_server_does(
+    page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    project, [image] = labeled_project(tiny_sam, worker)
+    open_label_page(page, server, project, image)
+    rng = np.random.default_rng(7)
+    cases = [
+        mask_outline(holed_square()).rings,  # an outline and its hole, on half pixels
+        [rng.uniform(-40, 360, (12, 2))],  # self-crossing, partly off the image
+        [rng.uniform(0, 320, (5, 2)).round(1), rng.uniform(0, 240, (7, 2)).round(1)],
+        [np.array([[10.0, 10.5], [50.0, 10.5], [50.0, 60.5], [10.0, 60.5]])],  # on centres
+    ]
+    for rings in cases:
+        drawn = page.evaluate(
+            FILL_IN_PAGE,
+            {"rings": [r.tolist() for r in rings], "width": WIDTH, "height": HEIGHT},
+        )
+        in_page = np.array(drawn, dtype=bool).reshape(HEIGHT, WIDTH)
+        expected = rings_to_mask(rings, HEIGHT, WIDTH)
+        assert expected.any()
+        assert np.array_equal(in_page, expected)

@@ -42,16 +42,49 @@ class Outline:
         return sum(len(ring) for ring in self.rings)
 
 
-def _simplified_rings(mask: np.ndarray, tolerance: float) -> list[np.ndarray]:
+MAX_TRACED_LOOPS = 20 * MAX_OUTLINE_RINGS  # simplifying is a Python loop per ring
+# Unit pixel edges between mask and background. Tracing costs about 1 s per 100k;
+# a SAM mask's outline, even on a 50-megapixel image, has far fewer.
+MAX_BOUNDARY_EDGES = 300_000
+
+
+def boundary_edges(mask: np.ndarray) -> int:
+    """How many unit pixel edges separate the mask from background (a cheap count)."""
+    padded = np.pad(mask, 1)
+    return int(
+        np.count_nonzero(padded[:, 1:] != padded[:, :-1])
+        + np.count_nonzero(padded[1:] != padded[:-1])
+    )
+
+
+def _traced(mask: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The mask's boundary loops (corner vertices, bbox-relative) and the bbox origin."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
-        return []
+        return [], np.zeros(2)
     cols = np.flatnonzero(mask.any(axis=0))
-    offset = np.array([cols[0], rows[0]], dtype=np.float64)
-    loops = trace_loops(mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    edges = boundary_edges(crop)
+    if edges > MAX_BOUNDARY_EDGES:
+        # Counted before tracing, which would take seconds: noise has an edge per pixel.
+        raise OutlineTooComplex(
+            f"The mask's outline is {edges} pixel edges long; at most {MAX_BOUNDARY_EDGES} "
+            "can be traced for editing. Use the brush and eraser."
+        )
+    loops = trace_loops(crop)
+    if len(loops) > MAX_TRACED_LOOPS:
+        # Refused before simplifying: a speckled mask has a loop per speck.
+        raise OutlineTooComplex(
+            f"The mask has {len(loops)} separate outlines and holes; at most "
+            f"{MAX_OUTLINE_RINGS} can be edited as polygons. Use the brush and eraser."
+        )
+    return [loops.ring(i) for i in range(len(loops))], np.array([cols[0], rows[0]], float)
+
+
+def _simplified(loops: list[np.ndarray], offset: np.ndarray, tolerance: float) -> list[np.ndarray]:
     rings = []
-    for i in range(len(loops)):
-        ring = _douglas_peucker_closed(_edge_midpoints(loops.ring(i)), tolerance)
+    for loop in loops:
+        ring = _douglas_peucker_closed(_edge_midpoints(loop), tolerance)
         if len(ring) >= 3 and abs(_area2(ring)) > 0:
             rings.append(ring.astype(np.float64) + offset)
     # Largest first: the page lists and draws the main outline before its holes.
@@ -77,10 +110,10 @@ def mask_outline(
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}.")
     if not math.isfinite(tolerance) or not 0 < tolerance <= MAX_TOLERANCE:
         raise ValueError(f"tolerance must be above 0 and at most {MAX_TOLERANCE:g} pixels.")
-    m = mask.astype(bool, copy=False)
+    loops, offset = _traced(mask.astype(bool, copy=False))
     used = float(tolerance)
     while True:
-        rings = _simplified_rings(m, used)
+        rings = _simplified(loops, offset, used)
         if len(rings) > max_rings:
             raise OutlineTooComplex(
                 f"The mask has {len(rings)} separate outlines and holes; at most "

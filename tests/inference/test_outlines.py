@@ -7,8 +7,10 @@ import pytest
 
 from inference.outlines import (
     DEFAULT_TOLERANCE,
+    MAX_BOUNDARY_EDGES,
     MAX_TOLERANCE,
     OutlineTooComplex,
+    boundary_edges,
     mask_outline,
     rings_to_mask,
 )
@@ -64,6 +66,13 @@ def test_the_even_odd_fill_samples_pixel_centres() -> None:
     assert not rings_to_mask([square + 100], 6, 8).any()
 
 
+def test_the_edge_count_is_the_traced_perimeter() -> None:
+    square = np.zeros((10, 10), bool)
+    square[2:5, 3:7] = True
+    assert boundary_edges(square) == 2 * (3 + 4)
+    assert boundary_edges(ring_with_island()) > 2 * np.pi * (90 + 30)
+
+
 def test_an_empty_mask_has_no_rings() -> None:
     assert mask_outline(np.zeros((5, 5), bool)).rings == []
 
@@ -82,6 +91,11 @@ def test_it_refuses_outlines_nobody_could_edit() -> None:
     speckle = np.random.default_rng(0).random((120, 160)) < 0.5
     with pytest.raises(OutlineTooComplex, match="separate outlines"):
         mask_outline(speckle)
+    # Refused by a count, before a trace that would take minutes.
+    noise = np.random.default_rng(1).random((2000, 2000)) < 0.5
+    assert boundary_edges(noise) > MAX_BOUNDARY_EDGES
+    with pytest.raises(OutlineTooComplex, match="pixel edges long"):
+        mask_outline(noise)
     yy, xx = np.mgrid[:400, :400]
     big = np.hypot(xx - 200, yy - 200) < 190
     with pytest.raises(OutlineTooComplex, match="at most 3 can be edited"):

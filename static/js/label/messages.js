@@ -9,9 +9,10 @@
  *   undo: ReturnType<import("./undo.js").createUndo>,
  *   prompting: ReturnType<import("./prompting.js").createPrompting>,
  *   saving: ReturnType<import("./saving.js").createSaving>,
- *   changelog: {refresh: Function}}} page
+ *   changelog: {refresh: Function},
+ *   outline: ReturnType<import("./outline_edit.js").createOutlineEdit>}} page
  */
-export function createMessages({ state, root, ui, undo, prompting, saving, changelog }) {
+export function createMessages({ state, root, ui, undo, prompting, saving, changelog, outline }) {
   function onHello(hello) {
     state.categories = hello.categories;
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
@@ -59,6 +60,7 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
       prompting.onHoverReply(message); // masks, superseded or an error: never shown as the mask
       return;
     }
+    if (outline.onReply(message)) return; // the outline asked for, or why not
     switch (message.type) {
       case "hello": onHello(message); break;
       case "role": onRole(message); break;
@@ -80,7 +82,7 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
         saving.upsert(message.annotation);
         ui.renderList();
         break;
-      case "annotation.deleted": saving.forget(message.id); break;
+      case "annotation.deleted": saving.forget(message.id); outline.annotationsChanged(); break;
       case "annotation.imported":
         for (const ann of message.annotations) state.annotations.set(ann.id, ann);
         ui.renderLayers(); // once for the batch, not once a mask

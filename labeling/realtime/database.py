@@ -29,13 +29,13 @@ from labeling.services.annotations import (
     image_annotations,
 )
 from labeling.services.errors import ServiceError
+from labeling.services.outlines import check_outline_source
 from labeling.services.undo import (
     RestoreConflict,
     check_revert,
     do_restore_annotation,
     do_revert_change,
 )
-from labeling.services.outlines import check_outline_source
 
 
 def connect_state(user: Any, image_id: int) -> tuple[dict[str, Any], int, str] | None:

@@ -28,6 +28,18 @@ function setBadge(badge, kind, value, title, text) {
   if (title) badge.title = title; else badge.removeAttribute("title");
 }
 
+/** The overall embedding bar: ready of total, failures, time left; hidden when done. */
+function renderEmbeddingProgress(progress) {
+  const box = document.getElementById("embedding-progress");
+  if (!box || !progress) return;
+  box.hidden = progress.done;
+  const bar = box.querySelector("progress");
+  bar.max = Math.max(1, progress.total);
+  bar.value = progress.ready;
+  box.querySelector(".text").textContent = progress.text;
+  box.dataset.secondsLeft = progress.seconds_left ?? "";
+}
+
 async function refresh() {
   // One request at a time; a nudge during one asks for one more after it.
   if (inFlight) { again = true; return; }
@@ -41,6 +53,7 @@ async function refresh() {
       const cell = counts.querySelector(`[data-count="${key}"]`);
       if (cell) cell.textContent = value;
     }
+    renderEmbeddingProgress(data.embedding_progress);
     for (const job of data.proposal_jobs || []) {
       const row = document.querySelector(`[data-job="${job.id}"]`);
       if (!row) continue;

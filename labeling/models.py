@@ -420,8 +420,9 @@ class ProposalJob(Job):
     points_done = models.PositiveIntegerField(default=0)
     points_total = models.PositiveIntegerField(default=0)
     # Why images got no proposals: [{"image": name, "reason": text}], the first
-    # EMPTY_NOTES_MAX of them (labeling/services/proposals.py).
+    # EMPTY_NOTES_MAX of them (labeling/services/proposals.py), and how many in all.
     empty_notes = models.JSONField(default=list, blank=True)
+    empty_images = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from labeling.models import Image, Project
+from labeling.wording import plural
 
 RATE_WINDOW = timedelta(minutes=10)  # older finishes say little about the workers now
 RATE_SAMPLE = 50  # the latest finishes the rate is measured over
@@ -50,10 +51,6 @@ def time_left_text(seconds: float) -> str:
         return f"about {minutes} min left"
     hours, rest = divmod(10 * math.ceil(minutes / 10), 60)
     return f"about {hours} h {rest} min left" if rest else f"about {hours} h left"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,7 @@ def summarize(
     waiting = max(0, total - ready - failed)
     rate = embedding_rate(finished, now) if waiting else None
     seconds = waiting / rate if rate else None
-    parts = [f"{ready} of {_plural(total, 'image')} embedded"]
+    parts = [f"{ready} of {plural(total, 'image')} embedded"]
     if failed:
         parts.append(f"{failed} failed")
     if waiting:

@@ -37,6 +37,7 @@ from labeling.services.projects import (
 )
 from labeling.services.proposals import job_json
 from labeling.views import AuthedRequest, login_required_json
+from labeling.wording import plural
 
 
 @login_required
@@ -168,7 +169,7 @@ def project_settings(request: AuthedRequest, project_id: int) -> HttpResponse:
         except ServiceError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
-            note = f" Re-encoding {queued} image(s) with the new model." if queued else ""
+            note = f" Re-encoding {plural(queued, 'image')} with the new model." if queued else ""
             messages.success(request, f"Settings saved.{note}")
             return redirect("project-settings", project_id=project_id)
     context = {"access": access, "project": access.project, "form": form}

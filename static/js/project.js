@@ -4,6 +4,7 @@
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
 import { CLOSE_FORBIDDEN, CLOSE_RETRY } from "./close_codes.js";
+import { plural } from "./human.js";
 import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
 const counts = document.getElementById("counts");
@@ -62,7 +63,14 @@ async function refresh() {
       bar.max = Math.max(1, job.total);
       bar.value = job.done;
       row.querySelector(".state").textContent = job.status;
-      row.querySelector(".count").textContent = `${job.done}/${job.total} images, ${job.proposals} proposals`;
+      row.querySelector(".count").textContent =
+        `${job.done}/${plural(job.total, "image")}, ${plural(job.proposals, "proposal")}`;
+      row.querySelector(".where").textContent = job.where;
+      row.querySelector(".why").replaceChildren(...job.why.map((line) => {
+        const item = document.createElement("li");
+        item.textContent = line;
+        return item;
+      }));
       const cancel = row.querySelector("form.cancel");
       if (cancel) cancel.hidden = job.status !== "queued" && job.status !== "running";
       row.querySelector(".error").textContent = job.error;

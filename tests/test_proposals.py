@@ -69,6 +69,7 @@ def test_proposals_for_a_selection_follow_the_projects_filters(
     status = owner.get(f"/projects/{personas.project.pk}/status.json").json()
     assert status["proposal_jobs"][0] | {"id": 0} == {
         "id": 0, "status": "done", "done": 2, "total": 2, "proposals": job.proposals, "error": "",
+        "where": "", "why": [],
     }  # fmt: skip
 
     # Strict filters: a second run replaces the proposals with (here) none.
@@ -119,7 +120,7 @@ def test_a_canceled_queued_job_never_runs(
     assert f"{base}/{job.pk}/cancel" in page  # the queued job offers Cancel
 
     response = owner.post(f"{base}/{job.pk}/cancel", follow=True)
-    assert "Proposals canceled with 0 of 3 image(s) done;" in response.content.decode()
+    assert "Proposals canceled with 0 of 3 images done;" in response.content.decode()
     job = run_queued(settings, outcome="not queued")  # the worker finds it canceled
     assert job.status == "canceled" and job.finished_at is not None
     assert not Annotation.objects.exists()

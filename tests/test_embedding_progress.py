@@ -41,7 +41,7 @@ def test_a_stalled_worker_slows_the_rate_instead_of_freezing_it() -> None:
     overdue = embedding_rate(finishes(100, 90, 80, 70, 60), NOW)  # 60 s since the last
     assert on_pace == pytest.approx(0.1)
     assert overdue == pytest.approx(5 / 100)  # 5 finishes over the 100 s since the first
-    assert overdue < on_pace
+    assert overdue is not None and on_pace is not None and overdue < on_pace
 
 
 def test_too_few_or_too_old_finishes_give_no_rate() -> None:
@@ -100,11 +100,13 @@ def test_the_status_feed_measures_real_embeddings(
     for image in images[:2]:  # two real encodes, one after the other
         assert embed_image(image.pk, retries=0, max_retries=3) == "computed"
     stamps = sorted(
-        Image.objects.filter(pk__in=[i.pk for i in images[:2]]).values_list(
+        stamp
+        for stamp in Image.objects.filter(pk__in=[i.pk for i in images[:2]]).values_list(
             "embedded_at", flat=True
         )
+        if stamp is not None
     )
-    assert stamps[0] is not None and stamps[0] < stamps[1] <= timezone.now()
+    assert len(stamps) == 2 and stamps[0] < stamps[1] <= timezone.now()
     halfway = member.get(feed).json()["embedding_progress"]
     assert (halfway["ready"], halfway["waiting"]) == (2, 2)
     assert halfway["per_minute"] > 0 and halfway["seconds_left"] >= 0

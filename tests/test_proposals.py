@@ -257,7 +257,7 @@ def test_a_running_job_says_which_image_and_how_far_into_it(
 ) -> None:
     owner, base = owner_with_open_filters(personas)
     owner.post(f"{base}/", {"scope": "project"})
-    job = run_queued(settings)
+    assert run_queued(settings).status == "done"
     by_image = {row["image"]: row["where"] for row in seen_while_running}
     # Proposals are saved once the image's 36 clicks are all decoded.
     assert by_image == {

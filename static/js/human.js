@@ -17,8 +17,10 @@ export function timeAgo(date, now = new Date()) {
   const size = Math.abs(seconds);
   if (size < 60) return seconds >= 0 ? "just now" : "in under a minute";
   for (const [length, unit] of UNITS) {
-    if (size >= length) {
-      const n = Math.floor(size / length);
+    // A hair short of a unit still counts as one: "in 1 year" for a token made a
+    // year ahead a moment ago, not "in 12 months".
+    if (size >= length * 0.99) {
+      const n = Math.max(1, Math.floor(size / length + 0.01));
       const amount = unit === "h" || unit === "min" ? `${n} ${unit}` : plural(n, unit);
       return seconds >= 0 ? `${amount} ago` : `in ${amount}`;
     }

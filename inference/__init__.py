@@ -18,6 +18,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DeviceOutOfMemoryError,
     EmbeddingError,
     ImageError,
     InferenceError,
@@ -70,6 +71,7 @@ __all__ = [
     "AutoMaskRun",
     "Candidate",
     "Decoded",
+    "DeviceOutOfMemoryError",
     "Embedding",
     "EmbeddingError",
     "EncodedMask",

@@ -41,6 +41,15 @@ class Project(models.Model):
     proposal_min_iou = models.FloatField(default=0.88)
     proposal_min_stability = models.FloatField(default=0.95)
     proposal_min_area = models.PositiveIntegerField(default=100)
+    # The fine-tuned decoder every click, proposal and evaluation uses; null is the
+    # base model. See labeling/model_versions.py.
+    adopted_version = models.ForeignKey(
+        "labeling.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -258,6 +267,8 @@ class HistoryAction(models.TextChoices):
     CREATED = "created", "Created"
     UPDATED = "updated", "Updated"
     DELETED = "deleted", "Deleted"
+    # An undone delete: the same mask (same id) back, at the next version.
+    RESTORED = "restored", "Restored"
 
 
 class AppendOnlyError(Exception):
@@ -323,6 +334,12 @@ class Job(models.Model):
     status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
+    # Touched by the running worker (labeling/jobs/job_heartbeat.py); a stale one on a
+    # running row means the worker died, and the sweep queues the job again or fails it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker took the row: a job that killed its worker twice is not
+    # run a third time.
+    runs = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -526,3 +543,7 @@ class ModelStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.spec}: {self.state}"
+
+
+# Defined in its own module to keep this one in bounds; imported here so Django finds it.
+from labeling.model_versions import ModelVersion  # noqa: E402, F401

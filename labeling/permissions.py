@@ -80,6 +80,26 @@ def abilities_for_change(
     return sorted(needs, key=lambda a: a.value)
 
 
+VERDICTS = frozenset({AnnotationStatus.APPROVED, AnnotationStatus.REJECTED})
+
+
+def abilities_to_revert(changes: dict[str, object]) -> list[Ability]:
+    """Every ability undoing a recorded change (`AnnotationEvent.changes`) needs: what
+    making it needed, and a status change that leaves or reaches a verdict needs
+    reviewing either way, so a reviewer can take back an approval (back to
+    "submitted") and an annotator cannot undo one. Sorted; empty for no change."""
+    needs: set[Ability] = set()
+    if "mask" in changes or "category" in changes:
+        needs.add(Ability.ANNOTATE)
+    status = changes.get("status")
+    if isinstance(status, list):
+        verdict = any(value in VERDICTS for value in status)
+        needs.add(Ability.REVIEW if verdict else Ability.ANNOTATE)
+    if "review_comment" in changes:
+        needs.add(Ability.REVIEW)
+    return sorted(needs, key=lambda a: a.value)
+
+
 class ProjectNotFound(Http404):
     """Not a member, or no such project: deliberately indistinguishable."""
 

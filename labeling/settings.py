@@ -228,6 +228,17 @@ ANYMASK_EMBEDDING_REQUEUE_SECONDS = env_int("ANYMASK_EMBEDDING_REQUEUE_SECONDS",
 # mid-encode deterministically. Never set it in production.
 ANYMASK_TEST_ENCODE_DELAY_MS = env_int("ANYMASK_TEST_ENCODE_DELAY_MS", 0, minimum=0)
 
+# Job heartbeats (labeling/jobs/job_heartbeat.py): a running export, import, proposal
+# run (and every later job kind) touches its row every ANYMASK_JOB_HEARTBEAT_SECONDS.
+# A row silent for ANYMASK_JOB_STALE_SECONDS lost its worker: every worker's sweep
+# (every ANYMASK_JOB_SWEEP_SECONDS) queues it again once, then fails it.
+ANYMASK_JOB_HEARTBEAT_SECONDS = env_int("ANYMASK_JOB_HEARTBEAT_SECONDS", 10, minimum=1)
+ANYMASK_JOB_STALE_SECONDS = env_int("ANYMASK_JOB_STALE_SECONDS", 60, minimum=2)
+ANYMASK_JOB_SWEEP_SECONDS = env_int("ANYMASK_JOB_SWEEP_SECONDS", 30, minimum=1)
+# For tests only: a job sleeps this long once it has taken its row, so a test can kill
+# its worker mid-job. Never set it in production.
+ANYMASK_TEST_JOB_DELAY_MS = env_int("ANYMASK_TEST_JOB_DELAY_MS", 0, minimum=0)
+
 # A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
 ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 

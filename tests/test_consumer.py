@@ -989,7 +989,9 @@ coordinate = st.floats(-10, 400, allow_nan=False)
 # Messages close enough to the protocol to get past the first checks.
 messages = st.fixed_dictionaries(
     {
-        "type": st.sampled_from(["prompt", "accept", "update", "delete", "ping", "hello", ""]),
+        "type": st.sampled_from(
+            ["prompt", "accept", "update", "delete", "revert", "restore", "ping", "hello", ""]
+        ),
         "seq": st.integers(0, 1000) | json_values,
     },
     optional={

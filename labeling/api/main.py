@@ -10,6 +10,7 @@ from labeling.api.schemas import AnnotationOut, Me
 from labeling.api.throttle import TokenOwnerRate
 from labeling.services.annotations import AnnotationNotFound, VersionConflict
 from labeling.services.errors import ServiceError
+from labeling.services.undo import RestoreConflict
 
 api = NinjaAPI(
     title="Anymask API",
@@ -39,6 +40,12 @@ def me(request: HttpRequest) -> Me:
 def on_conflict(request: HttpRequest, exc: VersionConflict) -> HttpResponse:
     current = AnnotationOut.from_orm(exc.current).model_dump(mode="json")
     return api.create_response(request, {"detail": exc.message, "current": current}, status=409)
+
+
+@api.exception_handler(RestoreConflict)
+def on_restore_conflict(request: HttpRequest, exc: RestoreConflict) -> HttpResponse:
+    # The mask is gone again: there is no current one to send.
+    return api.create_response(request, {"detail": exc.message}, status=409)
 
 
 @api.exception_handler(AnnotationNotFound)

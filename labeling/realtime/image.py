@@ -53,6 +53,7 @@ from labeling.realtime.protocol import (
     rle_field,
 )
 from labeling.realtime.session import DecodeSession
+from labeling.realtime.undo_requests import UndoRequests
 from labeling.services import presence
 from labeling.services.claims import do_touch_claim
 
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 
 
-class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
+class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsumer):
     image_id: int
     project_id: int
     user_id: int
@@ -328,4 +329,6 @@ class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
         "accept": on_accept,
         "update": on_update,
         "delete": on_delete,
+        "revert": UndoRequests.on_revert,
+        "restore": UndoRequests.on_restore,
     }

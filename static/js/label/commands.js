@@ -110,8 +110,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       fit: () => viewer.fit(),
       "zoom-in": () => viewer.zoomCentre(1.25),
       "zoom-out": () => viewer.zoomCentre(0.8),
-      undo: () => { if (!undo.undo()) ui.say("Nothing to undo."); },
-      redo: () => { if (!undo.redo()) ui.say("Nothing to redo."); },
+      undo: () => step("undo"),
+      redo: () => step("redo"),
       prev: () => go("prev"),
       next: () => go("next"),
       "next-unlabeled": () => go("nextUnlabeled"),
@@ -122,6 +122,23 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (!action) return;
     event.preventDefault();
     action();
+  }
+
+  /** Undo or redo one step. A saved change says what it did when the server confirms
+   * ("Undid accept of mask #3."); a step of the mask being made says so at once. */
+  function step(direction) {
+    const entry = direction === "undo" ? undo.undo() : undo.redo();
+    if (!entry) ui.say(direction === "undo" ? "Nothing to undo." : "Nothing to redo.");
+    else if (entry.kind !== "saved") ui.say(`${direction === "undo" ? "Undid" : "Redid"} ${entry.label}.`);
+  }
+
+  /** The Undo and Redo buttons name what they would do, and are off when there is nothing. */
+  function showUndo(next, again) {
+    const [back, forth] = [$("#undo"), $("#redo")];
+    back.disabled = !next;
+    back.title = next ? `Undo ${next.label} (Ctrl+Z)` : "Nothing to undo (Ctrl+Z)";
+    forth.disabled = !again;
+    forth.title = again ? `Redo ${again.label} (Ctrl+Shift+Z or Ctrl+Y)` : "Nothing to redo (Ctrl+Shift+Z or Ctrl+Y)";
   }
 
   /** Select the next (+1) or previous (-1) saved mask in list order, wrapping. */
@@ -216,8 +233,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     });
     $("#accept").addEventListener("click", saving.accept);
     $("#discard").addEventListener("click", prompting.discard);
-    $("#undo").addEventListener("click", () => undo.undo());
-    $("#redo").addEventListener("click", () => undo.redo());
+    $("#undo").addEventListener("click", () => step("undo"));
+    $("#redo").addEventListener("click", () => step("redo"));
     $("#fit").addEventListener("click", () => viewer.fit());
     $("#zoom-in").addEventListener("click", () => viewer.zoomCentre(1.25));
     $("#zoom-out").addEventListener("click", () => viewer.zoomCentre(0.8));
@@ -251,5 +268,5 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     viewer.draw = () => { drawn(); zoom.textContent = `${Math.round(viewer.scale * 100)}%`; };
   }
 
-  return { wire, setTool, setBrush };
+  return { wire, setTool, setBrush, showUndo };
 }

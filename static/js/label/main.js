@@ -6,7 +6,7 @@
 // Modules and what they own (none imports another of these; each gets what it calls):
 //   state.js      the one state object and its accessors
 //   rendering.js  the canvas layers, mask list, candidates, status bar (`ui`)
-//   undo.js       undo / redo of the mask being made
+//   undo.js       undo / redo: the mask being made, and saved changes (server writes)
 //   prompting.js  points, boxes, candidates, refinement, the hover preview
 //   brush.js      brush and eraser strokes
 //   saving.js     accept, the outbox, updates, deletes, conflicts
@@ -41,7 +41,10 @@ const ui = createRendering({ state, root, viewer }, {
   setStatusOf: (id, status) => saving.setStatusOf(id, status),
   acceptProposal: (id) => saving.acceptProposal(id),
 });
-const undo = createUndo(state, ui.refreshCurrent);
+const undo = createUndo(state, ui.refreshCurrent, {
+  request: (message, context) => saving.request(message, context),
+  onChange: (next, again) => commands.showUndo(next, again),
+});
 
 const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
 const socket = new LabelSocket(`${proto}//${window.location.host}${info.wsPath}`, {
@@ -53,7 +56,7 @@ const prompting = createPrompting({ state, root, socket, undo, ui });
 const { requireAnnotate, clearHover } = prompting;
 const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });
-const messages = createMessages({ state, root, ui, prompting, saving, changelog });
+const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog });
 const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving });
 
 async function loadImage() {
@@ -74,6 +77,7 @@ async function loadImage() {
 commands.wire();
 commands.setTool("point");
 commands.setBrush(state.brush);
+commands.showUndo(null, null);
 ui.setEmbedding(state.embedding);
 ui.refreshCurrent();
 ui.renderList();

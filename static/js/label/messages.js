@@ -7,11 +7,12 @@ import { plural } from "../human.js";
 /**
  * @param {{state: object, root: HTMLElement,
  *   ui: ReturnType<import("./rendering.js").createRendering>,
+ *   undo: ReturnType<import("./undo.js").createUndo>,
  *   prompting: ReturnType<import("./prompting.js").createPrompting>,
  *   saving: ReturnType<import("./saving.js").createSaving>,
  *   changelog: {refresh: Function}}} page
  */
-export function createMessages({ state, root, ui, prompting, saving, changelog }) {
+export function createMessages({ state, root, ui, undo, prompting, saving, changelog }) {
   function onHello(hello) {
     state.categories = hello.categories;
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
@@ -49,7 +50,9 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     state.canAnnotate = message.abilities.includes("annotate");
     state.canReview = message.abilities.includes("review");
     ui.renderList();
-    ui.say(`Your role in this project is now ${message.role}.`, "warn");
+    // Steps taken under the old role may need abilities the new one lacks.
+    undo.clear();
+    ui.say(`Your role in this project is now ${message.role}. Undo starts afresh.`, "warn");
   }
 
   function onMessage(message) {

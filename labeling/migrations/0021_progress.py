@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0017_grid_indexes"),
+        ("labeling", "0020_history_restored"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -147,6 +147,9 @@ class Image(models.Model):
     # the image within minutes rather than after the broker's visibility timeout.
     embedding_lease_owner = models.CharField(max_length=200, blank=True)
     embedding_lease_expires = models.DateTimeField(null=True, blank=True)
+    # When its embedding last became ready: the project page's time left is worked
+    # out from the recent rate of these (labeling/services/embedding_progress.py).
+    embedded_at = models.DateTimeField(null=True, blank=True)
     # The work queue: who "next image" handed this image to, and when they last
     # worked on it (labeling/services/claims.py). Stale after ANYMASK_CLAIM_MINUTES.
     claimed_by = models.ForeignKey(
@@ -185,6 +188,8 @@ class Image(models.Model):
             models.Index(
                 fields=["project", "labeling_status", "embedding_status"], name="image_grid_counts"
             ),
+            # The recent embedding rate reads the latest finish times of one project.
+            models.Index(fields=["project", "embedded_at"], name="image_embedded_at"),
         ]
         ordering = ["id"]
 
@@ -426,6 +431,15 @@ class ProposalJob(Job):
     image_ids = models.JSONField()
     proposals = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Where the running job is inside its current image: which image, and how many
+    # of that image's grid clicks are decoded (written at most twice a second).
+    current_image = models.CharField(max_length=255, blank=True)
+    points_done = models.PositiveIntegerField(default=0)
+    points_total = models.PositiveIntegerField(default=0)
+    # Why images got no proposals: [{"image": name, "reason": text}], the first
+    # EMPTY_NOTES_MAX of them (labeling/services/proposals.py), and how many in all.
+    empty_notes = models.JSONField(default=list, blank=True)
+    empty_images = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"

@@ -17,6 +17,7 @@ from labeling.views import (
     projects,
     proposals,
     review,
+    site,
     tokens,
     uploads,
 )
@@ -42,6 +43,7 @@ admin.site.login_form = AdminLoginForm
 project = "projects/<id:project_id>"
 
 urlpatterns = [
+    path("favicon.ico", site.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", projects.project_list, name="project-list"),

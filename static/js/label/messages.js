@@ -2,6 +2,7 @@
 // state after every connect, replies to this page's requests, and pushes of other
 // people's changes, each handed to the module it belongs to; and the connection's
 // ups and downs. Nothing here is sent; a reconnect resends prompts and the outbox.
+import { plural } from "../human.js";
 
 /**
  * @param {{state: object, root: HTMLElement,
@@ -88,7 +89,7 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
         ui.renderLayers(); // once for the batch, not once a mask
         changelog.refresh();
         ui.renderList();
-        ui.say(`${message.annotations.length} mask(s) imported by ${message.by || "an import"}.`, "ok");
+        ui.say(`${plural(message.annotations.length, "mask")} imported by ${message.by || "an import"}.`, "ok");
         break;
       default: break; // pong, and anything newer than this page
     }

@@ -249,6 +249,9 @@ ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
 ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+# Fine-tuned decoders (model versions) kept loaded per process, beside their base
+# model's encoder (a SAM decoder is ~16 MB in float32, ~8 MB in bfloat16).
+ANYMASK_MODEL_VERSION_CACHE_SIZE = env_int("ANYMASK_MODEL_VERSION_CACHE_SIZE", 4, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
 # Token bucket per connection: RATE messages a second sustained, BURST at once.
 ANYMASK_WS_RATE = env_int("ANYMASK_WS_RATE", 30, minimum=1)

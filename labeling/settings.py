@@ -378,6 +378,8 @@ ANYMASK_TASK_QUEUES = {
     "labeling.tasks.run_proposals": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
+    # Decoder-only work on stored embeddings; a GPU worker can take it over.
+    "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

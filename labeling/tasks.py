@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from labeling import queueing
-from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals
+from labeling.jobs import coco_import, embedding, embedding_sweep, evaluation, export, proposals
 from labeling.models import Image
 
 MAX_RETRIES = 5
@@ -73,6 +73,12 @@ def run_import(import_id: int) -> str:
 def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     return proposals.perform_proposals(job_id)
+
+
+@shared_task(name=queueing.RUN_EVALUATION)
+def run_evaluation(run_id: int) -> str:
+    """A model-quality evaluation run (labeling/jobs/evaluation.py)."""
+    return evaluation.perform_evaluation(run_id)
 
 
 _sweepers: list[embedding_sweep.Sweeper] = []

@@ -234,6 +234,9 @@ ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024,
 # Machine proposals prompt a grid of this many points per side (SAM's default, 32:
 # 1,024 prompts an image); fewer is faster and finds fewer small objects.
 ANYMASK_PROPOSAL_POINTS_PER_SIDE = env_int("ANYMASK_PROPOSAL_POINTS_PER_SIDE", 32, minimum=1)
+# The evaluator's click budget per object: 20 is the protocol every paper reports
+# NoC with; fewer makes a quick check (NoC then counts this budget for a failure).
+ANYMASK_EVALUATION_MAX_CLICKS = min(20, env_int("ANYMASK_EVALUATION_MAX_CLICKS", 20, minimum=1))
 
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).

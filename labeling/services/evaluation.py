@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -99,6 +100,7 @@ def create_run(project: Project, user: Any, options: EvaluationOptions) -> Evalu
         masks=options.masks,
         split=options.split,
         limit=options.limit,
+        max_clicks=settings.ANYMASK_EVALUATION_MAX_CLICKS,
     )
 
 

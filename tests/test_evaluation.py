@@ -316,14 +316,14 @@ def test_who_may_see_and_start_evaluations(
 def test_the_api_starts_lists_and_gets_runs_with_the_same_checks(
     personas: Personas, labeled: list[Image], settings: Any
 ) -> None:
-    base = f"/api/v1/projects/{personas.project.pk}/evaluations"
+    base = f"/projects/{personas.project.pk}/evaluations"
     owner, reviewer = api_for(personas.owner), api_for(personas.reviewer)
     assert api_for(personas.annotator).get(base).status_code == 403
     assert api_for(personas.outsider).get(base).status_code == 404
-    assert reviewer.call("post", base, {"split": "all"}).status_code == 403
-    assert owner.call("post", base, {"split": "all", "limit": 0}).status_code in (400, 422)
-    assert owner.call("post", base, {"version": 3}).status_code == 400
-    started = owner.call("post", base, {"split": "all"})
+    assert reviewer.call("POST", base, {"split": "all"}).status_code == 403
+    assert owner.call("POST", base, {"split": "all", "limit": 0}).status_code in (400, 422)
+    assert owner.call("POST", base, {"version": 3}).status_code == 400
+    started = owner.call("POST", base, {"split": "all"})
     assert started.status_code == 202 and started.json()["status"] == "queued"
     run = run_queued(settings)
     listed = reviewer.get(base).json()

@@ -24,6 +24,11 @@ from labeling.services.evaluation import check_evaluation_options, create_run, r
 class Command(BaseCommand):
     help = "Evaluate a model on a project's masks (RITM clicks; NoC@85/90, NoF, mIoU@k)."
 
+    def add_base_argument(self, parser: Any, *args: Any, **kwargs: Any) -> None:
+        # `--version` names a model version here, not Django's version.
+        if "--version" not in args:
+            super().add_base_argument(parser, *args, **kwargs)
+
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--project", type=int, required=True, help="project id")
         which = parser.add_mutually_exclusive_group()

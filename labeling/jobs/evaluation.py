@@ -115,14 +115,13 @@ def perform_evaluation(run_id: int) -> str:
     try:
         from inference.evaluation import simulate_image
 
-        masks = list(
-            instances(run).values_list("pk", "image_id", "rle", "category__name", named=True)
-        )
+        masks = list(instances(run).values_list("pk", "image_id", "rle", "category__name"))
         total = len(masks)
         EvaluationRun.objects.filter(pk=run_id).update(total=total)
-        by_image: dict[int, list[Any]] = defaultdict(list)
-        for mask in masks:
-            by_image[mask.image_id].append(mask)
+        # image id -> its masks as (annotation id, rle, category name)
+        by_image: dict[int, list[tuple[int, Any, str | None]]] = defaultdict(list)
+        for pk, image_id, rle, category in masks:
+            by_image[image_id].append((pk, rle, category))
         model = model_of(run) if masks else None
         rows: list[dict[str, Any]] = []
         started, clicks = time.perf_counter(), 0
@@ -132,15 +131,15 @@ def perform_evaluation(run_id: int) -> str:
                 return "canceled"
             assert model is not None
             embedding = embedding_store.read_or_compute(model, images[image_id])
-            gts = [rle_decode(m.rle) for m in image_masks]
+            gts = [rle_decode(mask[1]) for mask in image_masks]
             curves = simulate_image(model, embedding, gts, run.max_clicks)
-            for mask, curve in zip(image_masks, curves, strict=True):
+            for (pk, _rle, category), curve in zip(image_masks, curves, strict=True):
                 clicks += clicks_made(curve, run.max_clicks)
                 rows.append(
                     {
-                        "annotation": mask.pk,
+                        "annotation": pk,
                         "image": image_id,
-                        "category": mask.category__name or UNCATEGORIZED,
+                        "category": category or UNCATEGORIZED,
                         "curve": [round(v, 5) for v in curve],
                     }
                 )

@@ -133,13 +133,13 @@ def perform_evaluation(run_id: int) -> str:
             embedding = embedding_store.read_or_compute(model, images[image_id])
             gts = [rle_decode(mask[1]) for mask in image_masks]
             curves = simulate_image(model, embedding, gts, run.max_clicks)
-            for (pk, _rle, category), curve in zip(image_masks, curves, strict=True):
+            for (pk, _rle, name), curve in zip(image_masks, curves, strict=True):
                 clicks += clicks_made(curve, run.max_clicks)
                 rows.append(
                     {
                         "annotation": pk,
                         "image": image_id,
-                        "category": category or UNCATEGORIZED,
+                        "category": name or UNCATEGORIZED,
                         "curve": [round(v, 5) for v in curve],
                     }
                 )

@@ -58,6 +58,9 @@ def check_evaluation_options(
     """Validate a request. `version`: a version number of this project, or
     None/"" / "base" for the base model; `spec` (the command line only): another
     base model to evaluate instead of the project's."""
+    # Left out (None or ""): the defaults, approved masks on the held-out images.
+    masks = masks or EvaluationMasks.APPROVED
+    split = split or EvaluationSplit.HOLDOUT
     chosen: ModelVersion | None = None
     if version not in (None, "", "base"):
         try:

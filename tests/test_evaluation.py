@@ -332,3 +332,10 @@ def test_the_api_starts_lists_and_gets_runs_with_the_same_checks(
     assert detail["status"] == "done" and detail["metrics"]["instances"] == 3
     assert detail["worst"][0]["url"].endswith(f"?annotation={detail['worst'][0]['annotation']}")
     assert api_for(personas.annotator).get(f"{base}/{run.pk}").status_code == 403
+    # A second run, canceled through the API before a worker takes it.
+    queued = owner.call("POST", base, {"split": "all"}).json()
+    assert reviewer.call("POST", f"{base}/{queued['id']}/cancel").status_code == 403
+    canceled = owner.call("POST", f"{base}/{queued['id']}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert owner.call("POST", f"{base}/{queued['id']}/cancel").status_code == 400
+    assert run_queued(settings, outcome="not queued").status == JobStatus.CANCELED

@@ -169,11 +169,26 @@ def test_held_out_split_is_a_stable_fifth_of_the_images(personas: Personas) -> N
 def test_a_holdout_run_only_judges_held_out_images(
     personas: Personas, labeled: list[Image], settings: Any
 ) -> None:
-    start(personas, split="holdout")
-    run = run_queued(settings)
     held = [img for img in labeled if is_holdout(img)]
     expected = Annotation.objects.filter(image__in=held, status=AnnotationStatus.APPROVED).count()
-    assert run.total == expected and run.metrics["instances"] == expected
+    start(personas, split="holdout")
+    # Which of two images is held out depends on their ids: either way, only they count.
+    run = run_queued(settings, outcome="done" if expected else "failed")
+    assert run.total == expected
+    if expected:
+        assert run.metrics["instances"] == expected
+    else:
+        assert "nothing to evaluate" in run.error
+
+
+def test_a_run_with_no_matching_masks_fails_with_a_reason(
+    personas: Personas, labeled: list[Image], settings: Any
+) -> None:
+    start(personas, masks="ground_truth")  # no ground-truth set imported
+    run = run_queued(settings, outcome="failed")
+    assert run.error == "No imported ground-truth set on all images: nothing to evaluate."
+    page = personas.client("owner").get(f"/projects/{personas.project.pk}/quality/")
+    assert run.error in page.content.decode()
 
 
 def test_limit_and_statuses_choose_the_masks(

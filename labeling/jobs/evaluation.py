@@ -22,7 +22,7 @@ from inference.evaluation.metrics import instance_figures, iou_at
 from inference.masks import rle_decode
 from labeling import embedding_store
 from labeling.evaluation_models import EvaluationMasks, EvaluationRun, EvaluationSplit
-from labeling.holdout import holdout_ids
+from labeling.holdout import is_holdout_ids
 from labeling.jobs.progress import RowProgress, claim_queued
 from labeling.models import Annotation, AnnotationStatus, Image, JobStatus
 
@@ -35,8 +35,12 @@ WORST_KEPT = 20
 UNCATEGORIZED = "(none)"
 
 
-def instances(run: EvaluationRun) -> QuerySet[Annotation]:
-    """The run's ground-truth masks, by id: its mask kind, on its split, non-empty."""
+class NothingToEvaluate(Exception):
+    """No mask matches the run's options."""
+
+
+def candidates(run: EvaluationRun) -> QuerySet[Annotation]:
+    """The masks of the run's kind in its project, non-empty, by id (any split)."""
     found = Annotation.objects.filter(image__project=run.project, area__gt=0)
     if run.masks == EvaluationMasks.GROUND_TRUTH:
         found = found.filter(ground_truth=True)
@@ -46,11 +50,25 @@ def instances(run: EvaluationRun) -> QuerySet[Annotation]:
             statuses.append(AnnotationStatus.SUBMITTED)
         # An imported ground-truth set is judged apart, never mixed into the labels.
         found = found.filter(status__in=statuses, ground_truth=False)
-    if run.split == EvaluationSplit.HOLDOUT:
-        found = found.filter(image_id__in=holdout_ids(run.project))
-    found = found.order_by("pk")
-    if run.limit:
-        found = found[: run.limit]
+    return found.order_by("pk")
+
+
+def instances(run: EvaluationRun) -> list[tuple[int, int, Any, str | None]]:
+    """The run's ground-truth masks as (annotation id, image id, rle, category
+    name), by id: its kind, on its split, at most `limit`.
+
+    The split is applied here, row by row, rather than as an `IN` list of held-out
+    image ids, which would outgrow SQLite's bound on query parameters in a large
+    project.
+    """
+    rows = candidates(run).values_list("pk", "image_id", "rle", "category__name")
+    found: list[tuple[int, int, Any, str | None]] = []
+    for pk, image_id, rle, category in rows.iterator(chunk_size=500):
+        if run.split == EvaluationSplit.HOLDOUT and not is_holdout_ids(run.project_id, image_id):
+            continue
+        found.append((pk, image_id, rle, category))
+        if run.limit and len(found) >= run.limit:
+            break
     return found
 
 
@@ -115,21 +133,26 @@ def perform_evaluation(run_id: int) -> str:
     try:
         from inference.evaluation import simulate_image
 
-        masks = list(instances(run).values_list("pk", "image_id", "rle", "category__name"))
+        masks = instances(run)
         total = len(masks)
+        if not total:
+            raise NothingToEvaluate(
+                f"No {run.get_masks_display().lower()} on "
+                f"{run.get_split_display().lower()}: nothing to evaluate."
+                + (" Try all images." if run.split == EvaluationSplit.HOLDOUT else "")
+            )
         EvaluationRun.objects.filter(pk=run_id).update(total=total)
         # image id -> its masks as (annotation id, rle, category name)
         by_image: dict[int, list[tuple[int, Any, str | None]]] = defaultdict(list)
         for pk, image_id, rle, category in masks:
             by_image[image_id].append((pk, rle, category))
-        model = model_of(run) if masks else None
+        model = model_of(run)
         rows: list[dict[str, Any]] = []
         started, clicks = time.perf_counter(), 0
         images = Image.objects.in_bulk(list(by_image))
         for image_id, image_masks in by_image.items():
             if not running.exists():
                 return "canceled"
-            assert model is not None
             embedding = embedding_store.read_or_compute(model, images[image_id])
             gts = [rle_decode(mask[1]) for mask in image_masks]
             curves = simulate_image(model, embedding, gts, run.max_clicks)
@@ -146,6 +169,9 @@ def perform_evaluation(run_id: int) -> str:
             progress(len(rows), total)
         elapsed = time.perf_counter() - started
         results = figures(run, rows)
+    except NothingToEvaluate as empty:
+        running.update(status=JobStatus.FAILED, finished_at=timezone.now(), error=str(empty))
+        return "failed"
     except Exception as error:
         logger.exception("evaluation %s failed", run_id)
         running.update(

@@ -22,7 +22,6 @@ import torch
 from ..embedding import Embedding
 from ..mask_upsample import low_res_to_masks
 from ..model import SegmentationModel
-from ..preprocess import to_model_coords
 from ..prompts import Prompt
 from .clicks import Click, NothingToClick, iou, next_click
 from .metrics import MAX_CLICKS
@@ -120,7 +119,6 @@ def _simulate_batch(
     ious: list[list[float]] = [[] for _ in gts]
     logits: torch.Tensor | None = None  # (count, 1, 256, 256) on the device
     active = list(range(count))  # objects with an error left to click on
-    prepared = model.prepare(embedding)
     for step in range(max_clicks):
         still = []
         for i in active:
@@ -136,21 +134,11 @@ def _simulate_batch(
             break
         points = np.array([[c.point for c in clicks[i]] for i in active], np.float32)
         labels = np.array([[int(c.positive) for c in clicks[i]] for i in active], np.int64)
-        coords = to_model_coords(
-            points.reshape(-1, 2), embedding.original_size, embedding.input_size
-        ).reshape(points.shape)
         first = step == 0
         with torch.inference_mode():
-            coords_t = torch.from_numpy(coords).to(model.device)[:, None]  # (B, 1, k, 2)
-            labels_t = torch.from_numpy(labels).to(model.device)[:, None]  # (B, 1, k)
-            masks_in = None
-            if not first:
-                assert logits is not None
-                masks_in = logits[active].to(model.device, model.dtype)
-            sparse, dense = model.network.prompt_encoder(coords_t, labels_t, None, masks_in)
-            low_res, scores = model._decoder(
-                prepared, sparse[:, 0], None if first else dense, first
-            )
+            previous = None if first or logits is None else logits[active]
+            # The first click alone is ambiguous: three candidates, as on the page.
+            low_res, scores = model.decode_clicks_batch(embedding, points, labels, previous, first)
             best = torch.argmax(scores.float(), dim=1)  # (B,)
             chosen = low_res[torch.arange(len(active), device=low_res.device), best]
             if logits is None:

@@ -254,6 +254,9 @@ def test_one_run_at_a_time_and_a_canceled_queued_run_never_runs(
     assert EvaluationRun.objects.count() == 1
     run = EvaluationRun.objects.get()
     owner = personas.client("owner")
+    # A queued run has no figures yet: its cells say so.
+    listed = owner.get(f"/projects/{personas.project.pk}/quality/").content.decode()
+    assert '<td data-metric="noc90">—</td>' in listed
     response = owner.post(f"/projects/{personas.project.pk}/quality/{run.pk}/cancel")
     assert response.status_code == 302
     assert run_queued(settings, outcome="not queued").status == JobStatus.CANCELED

@@ -38,6 +38,9 @@ COMPARED: tuple[tuple[str, str, bool], ...] = (
 )
 
 
+NO_FIGURES: dict[str, Any] = {key: None for key, _, _ in COMPARED} | {"instances": 0}
+
+
 @dataclass(frozen=True)
 class EvaluationOptions:
     version: ModelVersion | None
@@ -148,7 +151,8 @@ def run_json(run: EvaluationRun, *, details: bool = True) -> dict[str, Any]:
         **run.options_json(),
         "model": run.model_label,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "metrics": run.metrics,
+        # Every figure present (None until the run is done), so pages show "—".
+        "metrics": {**NO_FIGURES, **run.metrics},
         "clicks_per_second": run.clicks_per_second,
         "error": run.error,
     }

@@ -110,7 +110,9 @@ def test_an_admin_evaluates_and_compares_a_reviewer_sees_an_annotator_is_refused
     # clicks, then shows its figures.
     expect(runs.first.locator(".state")).to_have_text("done", timeout=180_000)
     expect(runs.first.locator(".count")).to_have_text("2/2")
-    expect(runs.first.locator('[data-metric="noc90"]')).not_to_have_text("—")
+    done = EvaluationRun.objects.get()
+    expect(runs.first.locator('[data-metric="noc90"]')).to_have_text(str(done.metrics["noc90"]))
+    expect(runs.first.locator('[data-metric="miou5"]')).to_have_text(str(done.metrics["miou5"]))
     start_run(page)
     expect(runs.first.locator(".state")).to_have_text("done", timeout=120_000)
     first, second = EvaluationRun.objects.order_by("pk")

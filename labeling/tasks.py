@@ -19,13 +19,14 @@ from labeling.jobs import (
     coco_import,
     embedding,
     embedding_sweep,
+    evaluation,
     export,
     job_heartbeat,
     job_sweep,
     proposals,
 )
 from labeling.jobs.periodic import Periodic
-from labeling.models import CocoImport, Export, Image, ProposalJob
+from labeling.models import CocoImport, EvaluationRun, Export, Image, ProposalJob
 
 MAX_RETRIES = 5
 
@@ -86,6 +87,13 @@ def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     with job_heartbeat.beating(ProposalJob, job_id):
         return proposals.perform_proposals(job_id)
+
+
+@shared_task(name=queueing.RUN_EVALUATION)
+def run_evaluation(run_id: int) -> str:
+    """A model-quality evaluation run (labeling/jobs/evaluation.py)."""
+    with job_heartbeat.beating(EvaluationRun, run_id):
+        return evaluation.perform_evaluation(run_id)
 
 
 _sweepers: list[Periodic] = []

@@ -8,7 +8,7 @@ UPDATE on its heartbeat, so two workers sweeping at once act on it once.
 
 Every kind here is safe to run again from the start: an export writes its file only
 at the end, an import is one transaction, a proposal run replaces the proposals of
-each image it reaches. A job that has already taken down its worker MAX_RUNS times is
+each image it reaches, an evaluation writes its figures only when it ends. A job that has already taken down its worker MAX_RUNS times is
 failed, with the reason, instead of being run again.
 """
 
@@ -24,8 +24,16 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import CocoImport, Export, JobStatus, ProposalJob
-from labeling.queueing import RUN_EXPORT, RUN_IMPORT, RUN_PROPOSALS, enqueue, queue_of, waiting
+from labeling.models import CocoImport, EvaluationRun, Export, JobStatus, ProposalJob
+from labeling.queueing import (
+    RUN_EVALUATION,
+    RUN_EXPORT,
+    RUN_IMPORT,
+    RUN_PROPOSALS,
+    enqueue,
+    queue_of,
+    waiting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,7 @@ KINDS: list[JobKind] = [
     JobKind(Export, RUN_EXPORT, _error),
     JobKind(CocoImport, RUN_IMPORT, lambda reason: {"errors": [reason]}),
     JobKind(ProposalJob, RUN_PROPOSALS, _error),
+    JobKind(EvaluationRun, RUN_EVALUATION, _error),
 ]
 
 

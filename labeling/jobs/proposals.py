@@ -21,6 +21,7 @@ from labeling import embedding_store
 from labeling.events import nudge_pages_on_commit
 from labeling.jobs.progress import PROGRESS_EVERY_SECONDS, RowProgress, claim_queued
 from labeling.models import EmbeddingStatus, Image, JobStatus, ProposalJob
+from labeling.project_models import model_for
 from labeling.services.proposals import EMPTY_NOTES_MAX, do_replace_proposals, why_none
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,13 @@ def propose_on_image(
     """SAM's "segment everything" on one image; its masks replace the image's earlier
     machine proposals. `on_points(done, total)` follows the grid clicks decoded.
     An image that cannot be embedded gets none (its earlier ones stay), and says so."""
-    from inference import find_automatic_masks, load_model
+    from inference import find_automatic_masks
 
     if image.embedding_status == EmbeddingStatus.FAILED:
         # Encoding it failed for good (a file the model cannot read, say): trying again
         # inside every proposal run would only fail the same way, more slowly.
         return ImageProposals(0, f"image not embedded: {image.embedding_error or 'it failed'}")
-    model = load_model(image.project.model_spec)
+    model = model_for(image.project)
     try:
         embedding = embedding_store.read_or_compute(model, image)
     except InferenceError as error:

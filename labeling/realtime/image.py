@@ -230,7 +230,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         self.keep_claim()
         image = allowed.image
-        request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
+        request = parse_prompt(seq, message, allowed.model, image.sha256)
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
         except PromptError as error:
@@ -268,8 +268,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         saved = await database_sync_to_async(database.accepted_reply)(allowed.image, key)
         if saved is None:
             if index is not None:
-                spec = allowed.access.project.model_spec
-                rle, score = await self.decodes.full_mask(index, spec)
+                rle, score = await self.decodes.full_mask(index, allowed.model)
                 fields.update(source=AnnotationSource.SAM, score=score)
             else:
                 fields.update(source=AnnotationSource.MANUAL)

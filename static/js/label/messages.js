@@ -14,6 +14,9 @@ import { plural } from "../human.js";
  *   outline: ReturnType<import("./outline_edit.js").createOutlineEdit>}} page
  */
 export function createMessages({ state, root, ui, undo, prompting, saving, changelog, outline }) {
+  const wanted = Number(new URLSearchParams(window.location.search).get("annotation"));
+  let linked = Number.isSafeInteger(wanted) && wanted > 0 ? wanted : null;
+
   function onHello(hello) {
     state.categories = hello.categories;
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
@@ -26,6 +29,12 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
     state.limits = hello.limits;
     state.username = hello.user.username;
     ui.setEmbedding(hello.image.embedding);
+    // A link to one mask (the Model quality tab's worst instances) selects it on
+    // the first hello; a reconnect keeps whatever is selected by then.
+    if (linked !== null) {
+      if (state.annotations.has(linked)) state.selected = linked;
+      linked = null;
+    }
     if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
     if (state.hovered !== null && !state.annotations.has(state.hovered)) state.hovered = null;
     if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;

@@ -8,7 +8,8 @@ UPDATE on its heartbeat, so two workers sweeping at once act on it once.
 
 Every kind here is safe to run again from the start: an export writes its file only
 at the end, an import is one transaction, a proposal run replaces the proposals of
-each image it reaches, an evaluation writes its figures only when it ends. A job that has already taken down its worker MAX_RUNS times is
+each image it reaches, an evaluation writes its figures only when it ends. A job
+that has already taken down its worker MAX_RUNS times is
 failed, with the reason, instead of being run again.
 """
 

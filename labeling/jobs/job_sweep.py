@@ -24,8 +24,16 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import CocoImport, Export, JobStatus, ProposalJob
-from labeling.queueing import RUN_EXPORT, RUN_IMPORT, RUN_PROPOSALS, enqueue, queue_of, waiting
+from labeling.models import CocoImport, ConceptJob, Export, JobStatus, ProposalJob
+from labeling.queueing import (
+    RUN_CONCEPTS,
+    RUN_EXPORT,
+    RUN_IMPORT,
+    RUN_PROPOSALS,
+    enqueue,
+    queue_of,
+    waiting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,8 @@ KINDS: list[JobKind] = [
     JobKind(Export, RUN_EXPORT, _error),
     JobKind(CocoImport, RUN_IMPORT, lambda reason: {"errors": [reason]}),
     JobKind(ProposalJob, RUN_PROPOSALS, _error),
+    # Safe to run again: each image's concept proposals are replaced, not added.
+    JobKind(ConceptJob, RUN_CONCEPTS, _error),
 ]
 
 

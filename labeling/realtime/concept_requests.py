@@ -43,7 +43,7 @@ class ConceptRequests:
     async def on_concept(self, seq: int, message: dict[str, Any]) -> None:
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         image = allowed.image
-        state = await database_sync_to_async(concepts.availability)(allowed.access.project)
+        state = await database_sync_to_async(concepts.availability_now)(image.project_id)
         if not state["available"]:
             raise Refusal("concepts_unavailable", state["reason"])
         try:

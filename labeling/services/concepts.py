@@ -104,6 +104,15 @@ def availability(project: Project) -> dict[str, Any]:
     return model_availability()
 
 
+def availability_now(project_id: int) -> dict[str, Any]:
+    """`availability` read from the database now: an open socket's project is a
+    snapshot, and an admin's switch must take effect on it at once."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return unavailable("This project no longer exists.", [])
+    return availability(project)
+
+
 def check_available(project: Project) -> None:
     state = availability(project)
     if not state["available"]:

@@ -27,6 +27,7 @@ from labeling.services.categories import do_create_category
 from labeling.services.concepts import availability
 from labeling.services.uploads import do_add_image
 from labeling.tasks import run_concepts
+from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue, image_row
 from tests.test_embedding_worker import picture
 
@@ -63,8 +64,7 @@ def images(personas: Personas, concepts_on: Any, settings: Any) -> list[Image]:
 @pytest.fixture
 def categories(personas: Personas) -> list[Category]:
     return [
-        do_create_category(personas.project, name=name, color="#ff0000")
-        for name in ("dog", "car")
+        do_create_category(personas.project, name=name, color="#ff0000") for name in ("dog", "car")
     ]
 
 
@@ -204,3 +204,22 @@ def test_200_images_keep_the_workers_feature_cache_under_its_limit(
     assert cache.bytes == sum(sizes[-len(cache) :])
     # The next phrase on the latest image reuses its features: the same object.
     assert worker_side.features_for(model, row) is features
+
+
+def test_find_all_over_the_api_start_list_cancel_and_roles(
+    personas: Personas, images: list[Image], categories: list[Category], settings: Any
+) -> None:
+    base = f"/projects/{personas.project.pk}/concepts/jobs"
+    body = {"categories": [categories[0].pk], "images": [images[1].pk], "threshold": 0}
+    assert api_for(personas.annotator).call("POST", base, body).status_code == 403
+    assert api_for(personas.outsider).call("POST", base, body).status_code == 404
+    owner = api_for(personas.owner)
+    started = owner.call("POST", base, body)
+    assert started.status_code == 202, started.content
+    job = started.json()
+    assert job["total"] == 1 and job["categories"][0]["name"] == "dog"
+    assert [j["id"] for j in owner.get(base).json()] == [job["id"]]
+    canceled = owner.call("POST", f"{base}/{job['id']}/cancel")
+    assert canceled.json()["status"] == "canceled"
+    assert owner.call("POST", f"{base}/{job['id']}/cancel").status_code == 400
+    drain_queue(settings.CELERY_QUEUE_CONCEPTS)

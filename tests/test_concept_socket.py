@@ -14,6 +14,7 @@ from inference.concepts.testing import save_tiny_sam3
 from labeling.models import ConceptQuery, Image, Project
 from labeling.services.annotations import do_create_annotation
 from labeling.services.uploads import do_add_image
+from tests.api_helpers import api_for
 from tests.conftest import Personas, drain_queue
 from tests.test_consumer import LoopThread, Socket, headers_for, open_socket
 from tests.test_embedding_worker import picture
@@ -149,3 +150,17 @@ def test_refusals(
     reply = socket.request(query(6, "dog"))
     assert reply["code"] == "concepts_unavailable" and "configured" in reply["detail"]
     assert not ConceptQuery.objects.exists()
+
+
+def test_the_api_query_returns_the_workers_instances(
+    worker: Worker, personas: Personas, image: Image
+) -> None:
+    path = f"/projects/{personas.project.pk}/images/{image.pk}/concepts"
+    body = {"phrases": ["dog"], "threshold": 0}
+    assert api_for(personas.reviewer).call("POST", path, body).status_code == 403
+    assert api_for(personas.outsider).call("POST", path, body).status_code == 404
+    reply = api_for(personas.annotator).call("POST", path, body)
+    assert reply.status_code == 200, reply.content
+    assert reply.json()["instances"] and "score" in reply.json()["instances"][0]
+    bad = api_for(personas.annotator).call("POST", path, {"phrases": ["x"] * 9})
+    assert bad.status_code == 400 and "At most" in bad.json()["detail"]

@@ -186,6 +186,10 @@ def do_supersede(channel: str) -> None:
     )
 
 
+def do_supersede_query(query_id: int) -> None:
+    ConceptQuery.objects.filter(pk=query_id).update(status=ConceptQueryStatus.SUPERSEDED)
+
+
 def take_answer(query_id: int) -> ConceptQuery | None:
     """The answered (done or failed) row, deleted as it is read; None while waiting."""
     with transaction.atomic():

@@ -3,10 +3,12 @@ tiny random SAM 3 checkpoint loaded through the same path as facebook/sam3."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from PIL import Image as PILImage
 
 from inference.concepts import clear_concept_models
@@ -223,3 +225,15 @@ def test_find_all_over_the_api_start_list_cancel_and_roles(
     assert canceled.json()["status"] == "canceled"
     assert owner.call("POST", f"{base}/{job['id']}/cancel").status_code == 400
     drain_queue(settings.CELERY_QUEUE_CONCEPTS)
+
+
+def test_fetch_model_handles_concept_specs(
+    tiny_sam3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = io.StringIO()
+    call_command("fetch_model", tiny_sam3, stdout=out)
+    assert f"{tiny_sam3} is ready" in out.getvalue()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    with pytest.raises(CommandError, match="sam3"):
+        call_command("fetch_model", "sam3", stdout=io.StringIO())

@@ -61,15 +61,14 @@ def main() -> None:
     start = time.perf_counter()
     features = model.vision_features(image)
     vision_s = time.perf_counter() - start
-    query = {"threshold": 0.0, "max_instances": 100}
-    model.find_instances(features, text="dog", **query)  # warm: "dog" is now cached
-    cached = [timed(lambda: model.find_instances(features, text="dog", **query))]
+    model.find_instances(features, text="dog", threshold=0.0)  # warm: "dog" is now cached
+    cached = [timed(lambda: model.find_instances(features, text="dog", threshold=0.0))]
     cached += [
-        timed(lambda: model.find_instances(features, text="dog", **query))
+        timed(lambda: model.find_instances(features, text="dog", threshold=0.0))
         for _ in range(args.iters - 1)
     ]
     fresh = [
-        timed(lambda word=word: model.find_instances(features, text=word, **query))
+        timed(lambda word=word: model.find_instances(features, text=word, threshold=0.0))
         for word in WORDS[5 : 5 + args.iters]
     ]
     tokens = model.tokenizer(

@@ -69,7 +69,7 @@ def features_for(model: Any, image: Image) -> Any:
 def instances_for(model: Any, features: Any, params: dict[str, Any], limit: int) -> list[Any]:
     """One query's instances: each phrase (refined by the exemplar boxes), or the
     boxes alone; merged best first, at most `limit`."""
-    from inference.concepts import Exemplar, mask_nms
+    from inference.concepts import Exemplar
 
     exemplars = [Exemplar(tuple(box[:4]), bool(box[4])) for box in params["exemplars"]]
     texts: list[str | None] = list(params["phrases"]) or [None]
@@ -82,9 +82,24 @@ def instances_for(model: Any, features: Any, params: dict[str, Any], limit: int)
             threshold=params["threshold"],
             max_instances=limit,
         )
-    if len(texts) > 1:
-        found = mask_nms(sorted(found, key=lambda i: -i.score), 0.5)
-    return sorted(found, key=lambda i: -i.score)[:limit]
+    found.sort(key=lambda i: -i.score)
+    if len(texts) > 1:  # two phrases may name one object: keep its best hit only
+        found = merged(found)
+    return found[:limit]
+
+
+def merged(found: list[Any], iou_above: float = 0.5) -> list[Any]:
+    """Best first, without instances overlapping a better one at IoU > `iou_above`."""
+    from inference.masks import rle_decode
+
+    kept: list[Any] = []
+    masks: list[Any] = []
+    for instance in found:
+        mask = rle_decode(instance.rle).astype(bool)
+        if all(service.iou(mask, other) <= iou_above for other in masks):
+            kept.append(instance)
+            masks.append(mask)
+    return kept
 
 
 def answer_query(query_id: int) -> str:

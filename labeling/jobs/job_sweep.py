@@ -34,6 +34,7 @@ from labeling.queueing import (
     queue_of,
     waiting,
 )
+from labeling.services.concepts import do_discard_stale
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ def sweep() -> int:
             )
             acted += _requeue(kind, taken, row_id) if runs < MAX_RUNS else _fail(kind, taken)
         acted += _resend_lost(kind, now)
+    # Concept queries whose socket died before it read the answer (or before the
+    # worker took them): nobody will read them.
+    do_discard_stale(2 * settings.ANYMASK_CONCEPT_TIMEOUT_SECONDS)
     return acted
 
 

@@ -12,6 +12,7 @@ weights on disk, not failed to load).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,7 @@ def take_answer(query_id: int) -> ConceptQuery | None:
 
 
 def do_discard_stale(older_than_seconds: int) -> int:
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     deleted, _ = ConceptQuery.objects.filter(created_at__lt=cutoff).delete()
     return int(deleted)
 

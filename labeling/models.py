@@ -41,6 +41,9 @@ class Project(models.Model):
     proposal_min_iou = models.FloatField(default=0.88)
     proposal_min_stability = models.FloatField(default=0.95)
     proposal_min_area = models.PositiveIntegerField(default=100)
+    # Concept prompts (SAM 3, labeling/services/concepts.py): off until an admin turns
+    # them on, since the model is 3.4 GB and runs on the `concepts` workers.
+    concepts_enabled = models.BooleanField(default=False)
     # The fine-tuned decoder every click, proposal and evaluation uses; null is the
     # base model. See labeling/model_versions.py.
     adopted_version = models.ForeignKey(
@@ -211,6 +214,7 @@ class AnnotationSource(models.TextChoices):
     AUTO = "auto", "Automatic"
     IMPORT = "import", "Import"
     API = "api", "API"
+    CONCEPT = "concept", "Concept"
 
 
 class Annotation(models.Model):
@@ -448,6 +452,54 @@ class ProposalJob(Job):
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"
+
+
+class ConceptJob(Job):
+    """Find all: SAM 3 concept proposals for some images and categories of a project.
+    `counts` is proposals per category id (as a string key, JSON's)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="concept_jobs")
+    image_ids = models.JSONField()
+    category_ids = models.JSONField()
+    threshold = models.FloatField(default=0.5)
+    counts = models.JSONField(default=dict)
+    proposals = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"concepts {self.pk} for {self.project}"
+
+
+class ConceptQueryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class ConceptQuery(models.Model):
+    """One concept query of a labeling socket, between the socket and a `concepts`
+    worker: the socket writes it, the worker answers in `result` (or `error`) and
+    nudges the socket's channel. A newer query of the same socket marks the older
+    ones superseded, and the worker skips (or drops the answer of) a superseded one.
+    Rows are deleted once answered; the sweep removes abandoned ones."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=200)
+    request_id = models.PositiveIntegerField()
+    params = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=ConceptQueryStatus.choices, default=ConceptQueryStatus.QUEUED
+    )
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "status"], name="concept_query_channel")]
+
+    def __str__(self) -> str:
+        return f"concept query {self.request_id} of {self.channel}"
 
 
 class ApiToken(models.Model):

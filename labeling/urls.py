@@ -9,6 +9,7 @@ from labeling.forms import AdminLoginForm
 from labeling.views import (
     accounts,
     categories,
+    concepts,
     exports,
     health,
     images,
@@ -108,6 +109,9 @@ urlpatterns = [
     path(f"{project}/quality/<id:run_id>/cancel", quality.quality_cancel, name="quality-cancel"),
     path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
     path(f"{project}/proposals/<id:job_id>/cancel", proposals.cancel, name="proposals-cancel"),
+    path(f"{project}/concepts/", concepts.start, name="concepts-start"),
+    path(f"{project}/concepts/enabled", concepts.toggle, name="concepts-toggle"),
+    path(f"{project}/concepts/<id:job_id>/cancel", concepts.cancel, name="concepts-cancel"),
     path(
         f"{project}/images/<id:image_id>/history.json",
         labeling.image_history_json,

@@ -25,8 +25,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import CocoImport, EvaluationRun, Export, JobStatus, ProposalJob
+from labeling.models import CocoImport, ConceptJob, EvaluationRun, Export, JobStatus, ProposalJob
 from labeling.queueing import (
+    RUN_CONCEPTS,
     RUN_EVALUATION,
     RUN_EXPORT,
     RUN_IMPORT,
@@ -35,6 +36,7 @@ from labeling.queueing import (
     queue_of,
     waiting,
 )
+from labeling.services.concepts import do_discard_stale
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ KINDS: list[JobKind] = [
     JobKind(CocoImport, RUN_IMPORT, lambda reason: {"errors": [reason]}),
     JobKind(ProposalJob, RUN_PROPOSALS, _error),
     JobKind(EvaluationRun, RUN_EVALUATION, _error),
+    # Safe to run again: each image's concept proposals are replaced, not added.
+    JobKind(ConceptJob, RUN_CONCEPTS, _error),
 ]
 
 
@@ -79,6 +83,9 @@ def sweep() -> int:
             )
             acted += _requeue(kind, taken, row_id) if runs < MAX_RUNS else _fail(kind, taken)
         acted += _resend_lost(kind, now)
+    # Concept queries whose socket died before it read the answer (or before the
+    # worker took them): nobody will read them.
+    do_discard_stale(2 * settings.ANYMASK_CONCEPT_TIMEOUT_SECONDS)
     return acted
 
 

@@ -28,6 +28,7 @@ from labeling.models import AnnotationSource, EmbeddingStatus
 from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
 from labeling.realtime import database
 from labeling.realtime.access import AccessCheck, Authorized, Forbidden
+from labeling.realtime.concept_requests import ConceptRequests
 from labeling.realtime.embedding_watch import EmbeddingWatch
 from labeling.realtime.guard import AccessGuard
 from labeling.realtime.heartbeat import PresenceHeartbeat
@@ -65,7 +66,9 @@ logger = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 
 
-class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsumer):
+class ImageConsumer(
+    LayerOutage, ImagePushes, UndoRequests, ConceptRequests, AsyncWebsocketConsumer
+):
     image_id: int
     project_id: int
     user_id: int
@@ -128,6 +131,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         if not hasattr(self, "decodes"):
             return  # refused at the handshake: it holds nothing
         self.decodes.close()
+        await self.concepts_left()
         self.embedding.close()
         self.guard.stop()
         self.heartbeat.stop()
@@ -351,4 +355,5 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         "revert": UndoRequests.on_revert,
         "restore": UndoRequests.on_restore,
         "outline": on_outline,
+        "concept": ConceptRequests.on_concept,
     }

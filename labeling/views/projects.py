@@ -13,6 +13,8 @@ from labeling.forms import ProjectForm
 from labeling.models import EmbeddingStatus, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
+from labeling.services.concepts import availability as concept_availability
+from labeling.services.concepts import job_json as concept_job_json
 from labeling.services.dashboard import annotator_stats, progress
 from labeling.services.embedding_progress import embedding_progress
 from labeling.services.errors import ServiceError
@@ -93,6 +95,9 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "per_choices": sorted({*PER_PAGE_CHOICES, here.per}),
         "assignees": assignee_choices(access.project),
         "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
+        "concept_jobs": [concept_job_json(j) for j in access.project.concept_jobs.all()[:3]],
+        "concepts": concept_availability(access.project),
+        "categories": list(access.project.categories.all()),
         "can_pick": access.role == "admin",
         "images": grid_tiles(page, claims, viewing, model_waiting),
         "counts": counts,
@@ -145,6 +150,7 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
             ],
             "upload_url": reverse("image-upload", args=[project_id]),
             "proposal_jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
+            "concept_jobs": [concept_job_json(j) for j in access.project.concept_jobs.all()[:3]],
             "model": model,
         }
     )

@@ -163,7 +163,9 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
     page.wait_for_url(re.compile(r"^(?!.*/accounts/login/).*$"))
 
 
-def open_page(browser: Any, base: str, path: str, args: argparse.Namespace, js: dict[str, str]) -> Any:
+def open_page(
+    browser: Any, base: str, path: str, args: argparse.Namespace, js: dict[str, str]
+) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(120_000)
     context.add_init_script(HARNESS)
@@ -217,7 +219,9 @@ def run_phase(
     warm = [(rng.uniform(20, 1004), rng.uniform(20, 748)) for _ in range(WARM_UP_CLICKS)]
     click_points(page, warm)
     start = page.evaluate("() => window.__benchHarness.handled.length")
-    perf_start = page.evaluate("() => window.__anymaskPerf ? window.__anymaskPerf.entries().length : 0")
+    perf_start = page.evaluate(
+        "() => window.__anymaskPerf ? window.__anymaskPerf.entries().length : 0"
+    )
     points = [(rng.uniform(20, 1004), rng.uniform(20, 748)) for _ in range(args.clicks)]
     click_points(page, points)
     handled = page.evaluate("() => window.__benchHarness.handled")[start:]

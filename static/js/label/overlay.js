@@ -19,32 +19,89 @@ function pixel(hex) {
 }
 
 /**
- * Turn a display-resolution raster (1 byte per pixel) into two canvases: the fill
- * (drawn with the opacity slider's alpha) and the outline (always opaque, so masks
- * stay visible on grayscale or busy images). A pixel on the raster's border counts
- * as outline; callers crop with a pixel of background around the mask, so that is
- * only ever the image's own border.
+ * Canvases and pixel buffers kept for an overlay that is redrawn often (the mask
+ * being made). Making a canvas, or first writing a fresh multi-megabyte ImageData,
+ * costs more than painting a mask, so each redraw paints into the same buffers,
+ * sized to the whole display raster once: it zeroes what it drew last time, paints
+ * the new box, and puts only the union of the two rectangles.
  */
-function paint(raster, w, h, color, outlineColor) {
-  const fill = new ImageData(w, h);
-  const edge = new ImageData(w, h);
-  const fillPx = new Uint32Array(fill.data.buffer);
-  const edgePx = new Uint32Array(edge.data.buffer);
-  const on = pixel(color);
-  const line = pixel(outlineColor || color);
+export class OverlaySurface {
+  constructor() {
+    this.fill = document.createElement("canvas");
+    this.edge = document.createElement("canvas");
+    this.fillData = null;
+    this.edgeData = null;
+    this.scratch = new Uint8Array(0); // the cropped raster, rewritten in full each time
+    this.drawn = null; // [x, y, w, h] painted last time
+  }
+
+  /** A raster buffer of n bytes (contents undefined: callers write all of it). */
+  raster(n) {
+    if (this.scratch.length < n) this.scratch = new Uint8Array(n);
+    return this.scratch.subarray(0, n);
+  }
+
+  /** Paint raster (cw × ch) at (x, y) of a width × height display raster. */
+  paint(raster, cw, ch, x, y, width, height, color, outlineColor) {
+    if (!this.fillData || this.fillData.width !== width || this.fillData.height !== height) {
+      for (const canvas of [this.fill, this.edge]) {
+        canvas.width = width;
+        canvas.height = height;
+      }
+      this.fillData = new ImageData(width, height);
+      this.edgeData = new ImageData(width, height);
+      this.fillPx = new Uint32Array(this.fillData.data.buffer);
+      this.edgePx = new Uint32Array(this.edgeData.data.buffer);
+      this.drawn = null;
+    }
+    let [ux0, uy0, ux1, uy1] = [x, y, x + cw, y + ch];
+    if (this.drawn) {
+      const [px, py, pw, ph] = this.drawn;
+      for (let row = py; row < py + ph; row += 1) {
+        this.fillPx.fill(0, row * width + px, row * width + px + pw);
+        this.edgePx.fill(0, row * width + px, row * width + px + pw);
+      }
+      ux0 = Math.min(ux0, px); uy0 = Math.min(uy0, py);
+      ux1 = Math.max(ux1, px + pw); uy1 = Math.max(uy1, py + ph);
+    }
+    rasterise(raster, cw, ch, this.fillPx, this.edgePx, width, x, y, pixel(color), pixel(outlineColor || color));
+    this.fill.getContext("2d").putImageData(this.fillData, 0, 0, ux0, uy0, ux1 - ux0, uy1 - uy0);
+    this.edge.getContext("2d").putImageData(this.edgeData, 0, 0, ux0, uy0, ux1 - ux0, uy1 - uy0);
+    this.drawn = [x, y, cw, ch];
+    return { fill: this.fill, edge: this.edge, sx: x, sy: y, sw: cw, sh: ch };
+  }
+}
+
+/**
+ * Paint a display-resolution raster (w × h, 1 byte per pixel) into the fill (drawn
+ * with the opacity slider's alpha) and outline (always opaque, so masks stay visible
+ * on grayscale or busy images) pixels, 32-bit RGBA words of rows `stride` long, at
+ * (ox, oy). A pixel on the raster's border counts as outline; callers crop with a
+ * pixel of background around the mask, so that is only ever the image's own border.
+ */
+function rasterise(raster, w, h, fillPx, edgePx, stride, ox, oy, on, line) {
   for (let y = 0; y < h; y += 1) {
     const row = y * w;
+    const out = (oy + y) * stride + ox;
     const rim = y === 0 || y === h - 1;
     for (let x = 0; x < w; x += 1) {
       const i = row + x;
       if (!raster[i]) continue;
-      fillPx[i] = on;
       if (rim || x === 0 || x === w - 1 || !raster[i - 1] || !raster[i + 1] || !raster[i - w] || !raster[i + w]) {
-        edgePx[i] = line;
+        edgePx[out + x] = line;
       }
+      fillPx[out + x] = on;
     }
   }
-  return { fill: toCanvas(fill), edge: toCanvas(edge), pixels: w * h };
+}
+
+/** As rasterise, onto fresh canvases of the raster's size (source rect: all of it). */
+function paint(raster, w, h, color, outlineColor) {
+  const fill = new ImageData(w, h);
+  const edge = new ImageData(w, h);
+  rasterise(raster, w, h, new Uint32Array(fill.data.buffer), new Uint32Array(edge.data.buffer),
+    w, 0, 0, pixel(color), pixel(outlineColor || color));
+  return { fill: toCanvas(fill), edge: toCanvas(edge), sx: 0, sy: 0, sw: w, sh: h, pixels: w * h };
 }
 
 function toCanvas(imageData) {
@@ -84,9 +141,10 @@ export function overlayFromRLE(rle, bbox, color, outlineColor) {
  * Overlay for the mask being edited (a Mask at full or preview resolution), over the
  * image extent (imageWidth × imageHeight) by nearest sampling, as Mask.resized does.
  * Only the display pixels around the mask's bounding box are rasterised and painted:
- * a candidate covering a tenth of the image costs about a tenth of the work.
+ * a candidate covering a tenth of the image costs about a tenth of the work. With a
+ * `surface` (OverlaySurface), the pixels go into its canvases instead of new ones.
  */
-export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineColor) {
+export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineColor, surface = null) {
   const s = overlayScale(imageWidth, imageHeight);
   const w = Math.max(1, Math.round(imageWidth * s));
   const h = Math.max(1, Math.round(imageHeight * s));
@@ -106,7 +164,7 @@ export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineCol
   const dy1 = Math.min(h, Math.ceil(b.y1 / sy) + 2);
   const cw = dx1 - dx0;
   const ch = dy1 - dy0;
-  const raster = new Uint8Array(cw * ch);
+  const raster = surface ? surface.raster(cw * ch) : new Uint8Array(cw * ch);
   const cols = new Int32Array(cw);
   for (let x = 0; x < cw; x += 1) cols[x] = Math.min(mask.width - 1, Math.floor((dx0 + x + 0.5) * sx));
   const data = mask.data;
@@ -119,8 +177,7 @@ export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineCol
       for (let x = 0; x < cw; x += 1) raster[dst + x] = data[src + cols[x]];
     }
   }
-  return {
-    ...paint(raster, cw, ch, color, outlineColor),
-    x: dx0 * kx, y: dy0 * ky, w: cw * kx, h: ch * ky,
-  };
+  const at = { x: dx0 * kx, y: dy0 * ky, w: cw * kx, h: ch * ky, pixels: cw * ch };
+  if (!surface) return { ...paint(raster, cw, ch, color, outlineColor), ...at };
+  return { ...surface.paint(raster, cw, ch, dx0, dy0, w, h, color, outlineColor), ...at };
 }

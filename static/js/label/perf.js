@@ -1,7 +1,7 @@
 // Click-to-paint timing of the labeling page, always on and cheap: for each prompt,
 // when the pointer went down, when its `masks` reply arrived and when the canvas
-// draw that shows it returned (plus the next animation frame, when the browser has
-// composited it). The last RING entries are kept in window.__anymaskPerf, which
+// draw that shows it returned (plus, as `frame`, when the browser has rendered the
+// next frame, which is when software canvas draws are actually rasterised). The last RING entries are kept in window.__anymaskPerf, which
 // bench/browser_clicks.py and the browser tests read; each step is also a
 // performance mark and measure, so DevTools' performance panel shows them, and the
 // previous click's are cleared so the timeline stays bounded on a long session.
@@ -55,7 +55,13 @@ export function createPerf(win = window) {
       performance.measure("anymask:reply-to-painted", { start: entry.reply, end: entry.painted });
       entries.push(entry);
       if (entries.length > RING) entries.shift();
-      requestAnimationFrame(() => { entry.frame = performance.now(); });
+      // The frame that shows it: a task posted from the next animation frame runs
+      // once that frame's rendering (style, layout, canvas flush) is done.
+      requestAnimationFrame(() => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => { entry.frame = performance.now(); channel.port1.close(); };
+        channel.port2.postMessage(null);
+      });
     },
   };
 

@@ -5,7 +5,7 @@
 // the embedding status, overlay caches); what a click in the list or on a candidate
 // does is the caller's, passed in as `on`.
 import { renderAnnotationList, colourOf } from "./annotations.js";
-import { overlayFromMask, overlayFromRLE } from "./overlay.js";
+import { OverlaySurface, overlayFromMask, overlayFromRLE } from "./overlay.js";
 import { currentMask, isDrawn } from "./state.js";
 
 const CURRENT_COLOUR = "#ffd400";
@@ -24,13 +24,14 @@ const EMBEDDING_TEXT = {
 export function createRendering({ state, root, viewer }, on) {
   const $ = (selector) => root.querySelector(selector);
   let sayTimer = 0;
+  const currentSurface = new OverlaySurface(); // redrawn on every reply and stroke
 
   /** Redraw everything that shows the mask being made. */
   function refreshCurrent() {
     const mask = currentMask(state);
     const c = state.current;
     state.currentOverlay = mask
-      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff")
+      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff", currentSurface)
       : null;
     viewer.marks.points = c ? c.points : [];
     viewer.marks.labels = c ? c.labels : [];

@@ -165,7 +165,7 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
 
 def open_page(
     browser: Any, base: str, path: str, args: argparse.Namespace, js: dict[str, str]
-) -> Any:
+) -> tuple[Any, list[str]]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(120_000)
     context.add_init_script(HARNESS)
@@ -190,8 +190,7 @@ def open_page(
         " && a.dataset.connection === 'open'"
         " && document.getElementById('embedding-status').dataset.state === 'ready'; }"
     )
-    page.__bench_errors = errors  # type: ignore[attr-defined]
-    return page
+    return page, errors
 
 
 def click_points(page: Any, points: list[tuple[float, float]]) -> None:
@@ -214,7 +213,7 @@ def click_points(page: Any, points: list[tuple[float, float]]) -> None:
 def run_phase(
     browser: Any, base: str, path: str, args: argparse.Namespace, js: dict[str, str]
 ) -> dict[str, Any]:
-    page = open_page(browser, base, path, args, js)
+    page, errors = open_page(browser, base, path, args, js)
     rng = random.Random(7)  # the same points for both versions of the page
     warm = [(rng.uniform(20, 1004), rng.uniform(20, 748)) for _ in range(WARM_UP_CLICKS)]
     click_points(page, warm)
@@ -226,7 +225,6 @@ def run_phase(
     click_points(page, points)
     handled = page.evaluate("() => window.__benchHarness.handled")[start:]
     perf = page.evaluate("() => window.__anymaskPerf ? window.__anymaskPerf.entries() : []")
-    errors = page.__bench_errors  # type: ignore[attr-defined]
     page.context.close()
     if errors:
         raise SystemExit(f"the page threw: {errors[:3]}")

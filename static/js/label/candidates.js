@@ -26,8 +26,12 @@ export class Candidate {
     return this.decoded;
   }
 
-  /** A thumbnail canvas (the mask in yellow on slate, at most 64 px a side), from the runs. */
-  thumbnail() {
+  /**
+   * Draw the thumbnail (the mask in yellow on slate, at most 64 px a side, from the
+   * runs) into `canvas`, which the caller keeps across replies: a new canvas per
+   * candidate per reply costs more than drawing one.
+   */
+  thumbnail(canvas = document.createElement("canvas")) {
     const [height, width] = this.rle.size;
     const s = Math.min(1, THUMB_SIDE / Math.max(width, height));
     const w = Math.max(1, Math.round(width * s));
@@ -41,9 +45,10 @@ export class Candidate {
       const d1 = Math.min(h - 1, Math.floor((y1 - 1) * s));
       for (let dy = Math.floor(y0 * s); dy <= d1; dy += 1) px[dy * w + dx] = on;
     });
-    const canvas = document.createElement("canvas");
-    canvas.width = w;
-    canvas.height = h;
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
     canvas.getContext("2d").putImageData(image, 0, 0);
     return canvas;
   }

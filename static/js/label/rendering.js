@@ -25,6 +25,8 @@ export function createRendering({ state, root, viewer }, on) {
   const $ = (selector) => root.querySelector(selector);
   let sayTimer = 0;
   const currentSurface = new OverlaySurface(); // redrawn on every reply and stroke
+  const thumbnails = []; // one canvas per candidate slot, kept across replies
+  const shown = []; // the candidate each of those canvases shows, so it is drawn once
 
   /** Redraw everything that shows the mask being made. */
   function refreshCurrent() {
@@ -135,7 +137,10 @@ export function createRendering({ state, root, viewer }, on) {
       button.className = "candidate";
       button.setAttribute("aria-pressed", String(i === c.chosen && !c.edited));
       button.title = `Candidate ${i + 1} (key ${i + 1})`;
-      button.append(candidate.thumbnail());
+      thumbnails[i] ||= document.createElement("canvas");
+      if (shown[i] !== candidate) candidate.thumbnail(thumbnails[i]);
+      shown[i] = candidate;
+      button.append(thumbnails[i]);
       const label = document.createElement("span");
       const empty = !candidate.pixels;
       label.textContent = empty ? `${i + 1} · empty` : `${i + 1} · ${candidate.score.toFixed(2)}`;

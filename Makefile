@@ -8,7 +8,7 @@ EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format check-env clean bench-ws bench-warm bench-browser fetch-model model-info embed-missing
+.PHONY: run test lint format check-env clean bench-ws bench-warm bench-browser fetch-model model-info embed-missing media-to-s3
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ model-info: $(VENV)/.installed-run $(VAR)/secret_key
 embed-missing: $(VENV)/.installed-run $(VAR)/secret_key
 	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py migrate --noinput -v 0
 	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py embed_missing
+
+# Copy the `make run` instance's media directory into the bucket named by
+# ANYMASK_S3_BUCKET (and the other ANYMASK_S3_* variables, passed through); a rerun
+# copies only new or changed files. README "Object storage".
+media-to-s3: $(VENV)/.installed-run $(VAR)/secret_key
+	SECRET_KEY="$$(cat $(VAR)/secret_key)" $(BIN)/python manage.py media_to_s3 -v 2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

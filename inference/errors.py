@@ -19,6 +19,11 @@ class ModelUnavailableError(InferenceError, RuntimeError):
     """A model spec cannot be loaded: unknown name, no network, wrong path, not SAM."""
 
 
+class DeviceOutOfMemoryError(InferenceError, MemoryError):
+    """The device had no room for the model just now (a busy GPU). Unlike the other
+    errors here it is transient: callers retry later instead of failing for good."""
+
+
 class EmbeddingError(InferenceError, ValueError):
     """A stored embedding is corrupt, truncated, or belongs to another model."""
 

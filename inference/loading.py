@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import torch
 
 from .availability import LoadEvent, hub_cache_dir, report
-from .errors import ModelUnavailableError
+from .errors import DeviceOutOfMemoryError, InferenceError, ModelUnavailableError
 from .model import ModelInfo, SegmentationModel
 from .specs import (
     Family,
@@ -244,14 +244,23 @@ def _load(resolved: ResolvedSpec, device: torch.device, dtype: torch.dtype) -> S
         )
     try:
         network = network.to(device)
-    except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-        raise ModelUnavailableError(
-            f"model {resolved.spec!r}: cannot move it to {device} ({exc})"
-        ) from exc
+    except RuntimeError as exc:
+        raise device_error(resolved.spec, device, exc) from exc
     source = resolved.hub_id if resolved.source != "local" else str(path)
     model = engine_class(resolved.spec, network, str(source), time.perf_counter() - started)
     log.info("loaded %s", model.info)
     return model
+
+
+def device_error(spec: str, device: torch.device, exc: RuntimeError) -> InferenceError:
+    """What a failed move of a model onto `device` means for the caller. Out of memory
+    is transient (another process holds the GPU now and frees it later), so it is a
+    `DeviceOutOfMemoryError` the job retries; anything else will not fix itself."""
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return DeviceOutOfMemoryError(
+            f"model {spec!r}: no room on {device} for it right now ({exc}); will retry"
+        )
+    return ModelUnavailableError(f"model {spec!r}: cannot move it to {device} ({exc})")
 
 
 def _check_family(resolved: ResolvedSpec, family: Family) -> None:
@@ -269,8 +278,9 @@ def _checkpoint_dir(resolved: ResolvedSpec) -> Path:
     return _download(resolved.spec, resolved.hub_id)
 
 
-def _download(spec: str, repo_id: str) -> Path:
-    """Fetch config + safetensors of `repo_id` into the hub cache (or find them there)."""
+def _download(spec: str, repo_id: str, patterns: list[str] | None = None) -> Path:
+    """Fetch config + safetensors of `repo_id` (and any other `patterns`, a concept
+    model's tokenizer, say) into the hub cache, or find them there."""
     from huggingface_hub import snapshot_download
 
     cache_dir = hub_cache_dir()
@@ -281,7 +291,7 @@ def _download(spec: str, repo_id: str) -> Path:
         path = snapshot_download(
             repo_id,
             cache_dir=cache_dir,
-            allow_patterns=WEIGHT_FILES,
+            allow_patterns=patterns or WEIGHT_FILES,
             local_files_only=offline or probe_error is not None,
             etag_timeout=HUB_TIMEOUT_S,
             endpoint=endpoint,

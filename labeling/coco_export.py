@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from pycocotools import mask as coco_mask
 
 from inference.masks import mask_to_polygons, rle_decode
 from labeling.models import Annotation, Category, Image, Project
+from labeling.storage import open_stream
 
 CHUNK = 1000
 COPY_BUFFER = 1 << 20
@@ -194,7 +194,7 @@ def write_zip(
         for index, (file_name, stored) in enumerate(files, start=1):
             # Pictures are compressed already: stored as they are.
             with (
-                default_storage.open(stored, "rb") as source,
+                open_stream(stored) as source,
                 archive.open(f"images/{file_name}", "w", force_zip64=True) as sink,
             ):
                 while block := source.read(COPY_BUFFER):

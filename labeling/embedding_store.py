@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from inference import EmbeddingError, canonical_spec
 from labeling.imaging import model_input
 from labeling.models import Image
+from labeling.storage import open_stream
 
 if TYPE_CHECKING:
     from inference import Embedding, SegmentationModel
@@ -48,11 +49,11 @@ def storage_key(sha256: str, spec: str) -> str:
 
 
 def read_stored(key: str) -> bytes | None:
-    if not default_storage.exists(key):
+    try:
+        with open_stream(key) as stream:  # one GET on S3, no HEAD first
+            return stream.read()
+    except FileNotFoundError:
         return None
-    with default_storage.open(key, "rb") as handle:
-        data: bytes = handle.read()
-    return data
 
 
 def _remember(key: str, embedding: Embedding) -> Embedding:

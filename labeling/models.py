@@ -41,6 +41,15 @@ class Project(models.Model):
     proposal_min_iou = models.FloatField(default=0.88)
     proposal_min_stability = models.FloatField(default=0.95)
     proposal_min_area = models.PositiveIntegerField(default=100)
+    # The fine-tuned decoder every click, proposal and evaluation uses; null is the
+    # base model. See labeling/model_versions.py.
+    adopted_version = models.ForeignKey(
+        "labeling.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -138,6 +147,9 @@ class Image(models.Model):
     # the image within minutes rather than after the broker's visibility timeout.
     embedding_lease_owner = models.CharField(max_length=200, blank=True)
     embedding_lease_expires = models.DateTimeField(null=True, blank=True)
+    # When its embedding last became ready: the project page's time left is worked
+    # out from the recent rate of these (labeling/services/embedding_progress.py).
+    embedded_at = models.DateTimeField(null=True, blank=True)
     # The work queue: who "next image" handed this image to, and when they last
     # worked on it (labeling/services/claims.py). Stale after ANYMASK_CLAIM_MINUTES.
     claimed_by = models.ForeignKey(
@@ -176,6 +188,8 @@ class Image(models.Model):
             models.Index(
                 fields=["project", "labeling_status", "embedding_status"], name="image_grid_counts"
             ),
+            # The recent embedding rate reads the latest finish times of one project.
+            models.Index(fields=["project", "embedded_at"], name="image_embedded_at"),
         ]
         ordering = ["id"]
 
@@ -234,6 +248,9 @@ class Annotation(models.Model):
     # The reviewer's word on this one mask (why it was rejected, say); shown next to
     # the mask to its annotator. Whole-image decisions keep theirs on the Image.
     review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
+    # Imported as the project's ground-truth set (a COCO import marked so): the masks
+    # the evaluator can judge models on (`evaluate --masks ground_truth`).
+    ground_truth = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -253,6 +270,8 @@ class HistoryAction(models.TextChoices):
     CREATED = "created", "Created"
     UPDATED = "updated", "Updated"
     DELETED = "deleted", "Deleted"
+    # An undone delete: the same mask (same id) back, at the next version.
+    RESTORED = "restored", "Restored"
 
 
 class AppendOnlyError(Exception):
@@ -318,6 +337,12 @@ class Job(models.Model):
     status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
+    # Touched by the running worker (labeling/jobs/job_heartbeat.py); a stale one on a
+    # running row means the worker died, and the sweep queues the job again or fails it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker took the row: a job that killed its worker twice is not
+    # run a third time.
+    runs = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -392,6 +417,8 @@ class CocoImport(Job):
     original_name = models.CharField(max_length=255)
     file = models.CharField(max_length=500)  # storage name of the uploaded JSON
     create_categories = models.BooleanField(default=False)
+    # The file is a ground-truth set: its masks are marked `Annotation.ground_truth`.
+    ground_truth = models.BooleanField(default=False)
     # Item-by-item problems ("annotations[3] (id 17): ..."); any one means nothing
     # was imported.
     errors = models.JSONField(default=list)
@@ -409,6 +436,15 @@ class ProposalJob(Job):
     image_ids = models.JSONField()
     proposals = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Where the running job is inside its current image: which image, and how many
+    # of that image's grid clicks are decoded (written at most twice a second).
+    current_image = models.CharField(max_length=255, blank=True)
+    points_done = models.PositiveIntegerField(default=0)
+    points_total = models.PositiveIntegerField(default=0)
+    # Why images got no proposals: [{"image": name, "reason": text}], the first
+    # EMPTY_NOTES_MAX of them (labeling/services/proposals.py), and how many in all.
+    empty_notes = models.JSONField(default=list, blank=True)
+    empty_images = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"
@@ -512,3 +548,8 @@ class ModelStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.spec}: {self.state}"
+
+
+# Defined in its own module to keep this one in bounds; imported here so Django finds it.
+from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
+from labeling.model_versions import ModelVersion  # noqa: E402, F401

@@ -23,12 +23,13 @@ class Ability(enum.Enum):
     ANNOTATE = "annotate"  # create and edit masks
     REVIEW = "review"  # approve or reject masks
     MANAGE = "manage"  # members, categories, uploads, settings, exports
+    VIEW_QUALITY = "view_quality"  # the Model quality tab: evaluation runs and figures
 
 
 ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
     Role.ADMIN: frozenset(Ability),
     Role.ANNOTATOR: frozenset({Ability.VIEW, Ability.ANNOTATE}),
-    Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW}),
+    Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW, Ability.VIEW_QUALITY}),
 }
 
 
@@ -76,6 +77,26 @@ def abilities_for_change(
             )
         needs.add(ability)
     if comment:
+        needs.add(Ability.REVIEW)
+    return sorted(needs, key=lambda a: a.value)
+
+
+VERDICTS = frozenset({AnnotationStatus.APPROVED, AnnotationStatus.REJECTED})
+
+
+def abilities_to_revert(changes: dict[str, object]) -> list[Ability]:
+    """Every ability undoing a recorded change (`AnnotationEvent.changes`) needs: what
+    making it needed, and a status change that leaves or reaches a verdict needs
+    reviewing either way, so a reviewer can take back an approval (back to
+    "submitted") and an annotator cannot undo one. Sorted; empty for no change."""
+    needs: set[Ability] = set()
+    if "mask" in changes or "category" in changes:
+        needs.add(Ability.ANNOTATE)
+    status = changes.get("status")
+    if isinstance(status, list):
+        verdict = any(value in VERDICTS for value in status)
+        needs.add(Ability.REVIEW if verdict else Ability.ANNOTATE)
+    if "review_comment" in changes:
         needs.add(Ability.REVIEW)
     return sorted(needs, key=lambda a: a.value)
 

@@ -170,10 +170,78 @@ WHITENOISE_USE_FINDERS = True
 # Project data is never served from a public /media/ URL: every image goes through
 # a view that checks membership first. MEDIA_URL is therefore deliberately unset.
 MEDIA_ROOT = Path(env_str("ANYMASK_MEDIA_ROOT") or VAR_DIR / "media")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+STORAGES: dict[str, dict[str, object]] = {
+    # Local files written whole or not at all (labeling/storage/filesystem.py).
+    "default": {"BACKEND": "labeling.storage.filesystem.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+def s3_storage_options(
+    *, bucket: str, endpoint_url: str, access_key: str, secret_key: str, region: str
+) -> dict[str, object]:
+    """`PrivateS3Storage`'s options (django-storages' S3Storage): also what the tests
+    use to point storage at their own S3 server."""
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url or None,
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
+        "region_name": region or None,
+        "signature_version": "s3v4",
+        # Self-hosted servers (MinIO, SeaweedFS, Ceph) serve buckets by path.
+        "addressing_style": "path" if endpoint_url else None,
+        # No ACL header: objects stay as private as the bucket (the AWS default), and
+        # buckets with ACLs disabled accept the writes.
+        "default_acl": None,
+        # A taken name gets another, as on the filesystem: an upload that loses a race
+        # must never replace (then delete) the winner's object.
+        "file_overwrite": False,
+        # Reads through storage.open() spool past 8 MB to disk, not all in memory.
+        "max_memory_size": 8 * 1024 * 1024,
+    }
+
+
+# Object storage (README "Object storage"): with a bucket named, every stored file
+# (images, thumbnails, display copies, embeddings, exports, imports, model files) is
+# an object in that private bucket instead of a file under MEDIA_ROOT. Without keys,
+# boto3 finds credentials itself (an instance or pod role, ~/.aws).
+ANYMASK_S3_BUCKET = env_str("ANYMASK_S3_BUCKET")
+ANYMASK_S3_ENDPOINT_URL = env_str("ANYMASK_S3_ENDPOINT_URL")
+ANYMASK_S3_ACCESS_KEY_ID = env_str("ANYMASK_S3_ACCESS_KEY_ID")
+ANYMASK_S3_SECRET_ACCESS_KEY = env_str("ANYMASK_S3_SECRET_ACCESS_KEY")
+ANYMASK_S3_REGION = env_str("ANYMASK_S3_REGION")
+if ANYMASK_S3_BUCKET:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", ANYMASK_S3_BUCKET):
+        raise ImproperlyConfigured(
+            "ANYMASK_S3_BUCKET must be a bucket name: 3-63 lowercase letters, digits, "
+            f"dots or hyphens, got {ANYMASK_S3_BUCKET!r}"
+        )
+    if bool(ANYMASK_S3_ACCESS_KEY_ID) != bool(ANYMASK_S3_SECRET_ACCESS_KEY):
+        raise ImproperlyConfigured(
+            "Set both ANYMASK_S3_ACCESS_KEY_ID and ANYMASK_S3_SECRET_ACCESS_KEY, or neither "
+            "(boto3 then finds credentials itself)"
+        )
+    if ANYMASK_S3_ENDPOINT_URL and not re.fullmatch(r"https?://[^\s/]+/?", ANYMASK_S3_ENDPOINT_URL):
+        raise ImproperlyConfigured(
+            "ANYMASK_S3_ENDPOINT_URL must be an http:// or https:// URL with no path, got "
+            f"{ANYMASK_S3_ENDPOINT_URL!r}"
+        )
+    STORAGES["default"] = {
+        "BACKEND": "labeling.storage.s3.PrivateS3Storage",
+        "OPTIONS": s3_storage_options(
+            bucket=ANYMASK_S3_BUCKET,
+            endpoint_url=ANYMASK_S3_ENDPOINT_URL,
+            access_key=ANYMASK_S3_ACCESS_KEY_ID,
+            secret_key=ANYMASK_S3_SECRET_ACCESS_KEY,
+            region=ANYMASK_S3_REGION,
+        ),
+    }
+elif ANYMASK_S3_ENDPOINT_URL or ANYMASK_S3_ACCESS_KEY_ID or ANYMASK_S3_SECRET_ACCESS_KEY:
+    raise ImproperlyConfigured(
+        "ANYMASK_S3_* settings are set but ANYMASK_S3_BUCKET is not: name the bucket, "
+        "or unset them to store files under ANYMASK_MEDIA_ROOT"
+    )
 
 # --- Upload limits ----------------------------------------------------------------
 ANYMASK_MAX_IMAGE_PIXELS = env_int("ANYMASK_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
@@ -228,12 +296,26 @@ ANYMASK_EMBEDDING_REQUEUE_SECONDS = env_int("ANYMASK_EMBEDDING_REQUEUE_SECONDS",
 # mid-encode deterministically. Never set it in production.
 ANYMASK_TEST_ENCODE_DELAY_MS = env_int("ANYMASK_TEST_ENCODE_DELAY_MS", 0, minimum=0)
 
+# Job heartbeats (labeling/jobs/job_heartbeat.py): a running export, import, proposal
+# run (and every later job kind) touches its row every ANYMASK_JOB_HEARTBEAT_SECONDS.
+# A row silent for ANYMASK_JOB_STALE_SECONDS lost its worker: every worker's sweep
+# (every ANYMASK_JOB_SWEEP_SECONDS) queues it again once, then fails it.
+ANYMASK_JOB_HEARTBEAT_SECONDS = env_int("ANYMASK_JOB_HEARTBEAT_SECONDS", 10, minimum=1)
+ANYMASK_JOB_STALE_SECONDS = env_int("ANYMASK_JOB_STALE_SECONDS", 60, minimum=2)
+ANYMASK_JOB_SWEEP_SECONDS = env_int("ANYMASK_JOB_SWEEP_SECONDS", 30, minimum=1)
+# For tests only: a job sleeps this long once it has taken its row, so a test can kill
+# its worker mid-job. Never set it in production.
+ANYMASK_TEST_JOB_DELAY_MS = env_int("ANYMASK_TEST_JOB_DELAY_MS", 0, minimum=0)
+
 # A COCO file to import may be this large (parsed whole by the worker: ~10x in memory).
 ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 
 # Machine proposals prompt a grid of this many points per side (SAM's default, 32:
 # 1,024 prompts an image); fewer is faster and finds fewer small objects.
 ANYMASK_PROPOSAL_POINTS_PER_SIDE = env_int("ANYMASK_PROPOSAL_POINTS_PER_SIDE", 32, minimum=1)
+# The evaluator's click budget per object: 20 is the protocol every paper reports
+# NoC with; fewer makes a quick check (NoC then counts this budget for a failure).
+ANYMASK_EVALUATION_MAX_CLICKS = min(20, env_int("ANYMASK_EVALUATION_MAX_CLICKS", 20, minimum=1))
 
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).
@@ -249,6 +331,9 @@ ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
 ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+# Fine-tuned decoders (model versions) kept loaded per process, beside their base
+# model's encoder (a SAM decoder is ~16 MB in float32, ~8 MB in bfloat16).
+ANYMASK_MODEL_VERSION_CACHE_SIZE = env_int("ANYMASK_MODEL_VERSION_CACHE_SIZE", 4, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
 # Token bucket per connection: RATE messages a second sustained, BURST at once.
 ANYMASK_WS_RATE = env_int("ANYMASK_WS_RATE", 30, minimum=1)
@@ -375,6 +460,8 @@ ANYMASK_TASK_QUEUES = {
     "labeling.tasks.run_proposals": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
+    # Decoder-only work on stored embeddings; a GPU worker can take it over.
+    "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

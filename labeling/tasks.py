@@ -12,10 +12,21 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 
 from labeling import queueing
-from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals
-from labeling.models import Image
+from labeling.jobs import (
+    coco_import,
+    embedding,
+    embedding_sweep,
+    evaluation,
+    export,
+    job_heartbeat,
+    job_sweep,
+    proposals,
+)
+from labeling.jobs.periodic import Periodic
+from labeling.models import CocoImport, EvaluationRun, Export, Image, ProposalJob
 
 MAX_RETRIES = 5
 
@@ -60,37 +71,50 @@ def auto_segment(image_id: int, **filters: Any) -> int:
 @shared_task(name=queueing.RUN_EXPORT)
 def run_export(export_id: int) -> str:
     """A COCO export (labeling/jobs/export.py); its row records the outcome."""
-    return export.perform_export(export_id)
+    with job_heartbeat.beating(Export, export_id):
+        return export.perform_export(export_id)
 
 
 @shared_task(name=queueing.RUN_IMPORT)
 def run_import(import_id: int) -> str:
     """A COCO import (labeling/jobs/coco_import.py); its row records the outcome."""
-    return coco_import.perform_import(import_id)
+    with job_heartbeat.beating(CocoImport, import_id):
+        return coco_import.perform_import(import_id)
 
 
 @shared_task(name=queueing.RUN_PROPOSALS)
 def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
-    return proposals.perform_proposals(job_id)
+    with job_heartbeat.beating(ProposalJob, job_id):
+        return proposals.perform_proposals(job_id)
 
 
-_sweepers: list[embedding_sweep.Sweeper] = []
+@shared_task(name=queueing.RUN_EVALUATION)
+def run_evaluation(run_id: int) -> str:
+    """A model-quality evaluation run (labeling/jobs/evaluation.py)."""
+    with job_heartbeat.beating(EvaluationRun, run_id):
+        return evaluation.perform_evaluation(run_id)
+
+
+_sweepers: list[Periodic] = []
 
 
 @worker_ready.connect
-def start_embedding_sweep(sender: Any, **_: Any) -> None:
-    """A worker that serves the embeddings queue re-queues stranded images (a dead
-    worker's, a lost task's) now and every ANYMASK_EMBEDDING_SWEEP_SECONDS."""
+def start_sweeps(sender: Any, **_: Any) -> None:
+    """Every worker fails or re-queues the job rows of dead workers (`job_sweep`); a
+    worker that serves the embeddings queue also re-queues stranded images (a dead
+    worker's, a lost task's). Both now, then every ANYMASK_*_SWEEP_SECONDS."""
+    sweeps = [Periodic("job-sweep", settings.ANYMASK_JOB_SWEEP_SECONDS, job_sweep.sweep_and_log)]
     served = {queue.name for queue in sender.task_consumer.queues}
-    if queueing.queue_of(queueing.COMPUTE_EMBEDDING) not in served:
-        return
-    sweeper = embedding_sweep.Sweeper()
-    sweeper.start()
-    _sweepers.append(sweeper)
+    if queueing.queue_of(queueing.COMPUTE_EMBEDDING) in served:
+        interval = settings.ANYMASK_EMBEDDING_SWEEP_SECONDS
+        sweeps.append(Periodic("embedding-sweep", interval, embedding_sweep.sweep_and_log))
+    for sweeper in sweeps:
+        sweeper.start()
+        _sweepers.append(sweeper)
 
 
 @worker_shutdown.connect
-def stop_embedding_sweep(**_: Any) -> None:
+def stop_sweeps(**_: Any) -> None:
     for sweeper in _sweepers:
         sweeper.stop()

@@ -22,6 +22,9 @@ from PIL import Image as PILImage
 
 from labeling.models import Image, Membership, Project, Role
 
+# The S3 server fixtures (`s3_server`, `s3_storage`) for the object-storage tests.
+pytest_plugins = ["tests.own_s3"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 

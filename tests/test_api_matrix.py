@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from inference.masks import rle_encode
+from labeling.evaluation_models import EvaluationRun
 from labeling.models import (
     Annotation,
     ApiToken,
@@ -34,7 +35,11 @@ from labeling.models import (
     Role,
 )
 from labeling.permissions import ROLE_ABILITIES, Ability
-from labeling.services.annotations import do_create_annotation
+from labeling.services.annotations import (
+    do_create_annotation,
+    do_delete_annotation,
+    do_update_annotation,
+)
 from labeling.services.invitations import do_invite
 from labeling.services.tokens import do_create_token, do_revoke_token
 from tests.api_helpers import ApiClient, api_for
@@ -59,6 +64,10 @@ class World:
     annotation: Annotation
     export: Export
     invitation: Invitation
+    recategorised: Annotation  # version 2: a category change, to revert
+    approved: Annotation  # version 2: a verdict, to revert
+    deleted: int  # the id of a mask deleted at version 1, to restore
+    evaluation: EvaluationRun
 
 
 def build_world(project: Project, owner: Any, base: int) -> World:
@@ -78,7 +87,21 @@ def build_world(project: Project, owner: Any, base: int) -> World:
     invitation = do_invite(
         project, owner, f"guest{base}@example.com", "annotator", "http://testserver"
     ).invitation
-    return World(project, image, submitted, category, spare, annotation, export, invitation)
+    recategorised, approved, deleted = (
+        do_create_annotation(image, owner, rle=square_rle(), source="manual", category_id=c)
+        for c in (category.pk, None, None)
+    )
+    # A category taken off (so counts of masks per category stay as they were).
+    do_update_annotation(image, recategorised.pk, owner, expected_version=1, category_id=None)
+    do_update_annotation(image, approved.pk, owner, expected_version=1, status="approved")
+    do_delete_annotation(image, deleted.pk, owner, expected_version=1)
+    evaluation = EvaluationRun.objects.create(
+        project=project, created_by=owner, spec="sam-vit-base", status=JobStatus.DONE
+    )
+    return World(
+        project, image, submitted, category, spare, annotation, export, invitation,
+        recategorised, approved, deleted.pk, evaluation,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -148,6 +171,18 @@ ENDPOINTS: dict[str, Endpoint] = {
         "DELETE", lambda w: f"{p(w)}/annotations/{w.annotation.pk}", lambda w: {"version": 1},
         frozenset({A}), 204,
     ),
+    "annotation-revert-edit": Endpoint(
+        "POST", lambda w: f"{p(w)}/annotations/{w.recategorised.pk}/revert",
+        lambda w: {"version": 2}, frozenset({A}),
+    ),
+    "annotation-revert-verdict": Endpoint(
+        "POST", lambda w: f"{p(w)}/annotations/{w.approved.pk}/revert",
+        lambda w: {"version": 2}, frozenset({R}),
+    ),
+    "annotation-restore": Endpoint(
+        "POST", lambda w: f"{p(w)}/annotations/{w.deleted}/restore",
+        lambda w: {"version": 1}, frozenset({A}), 201,
+    ),
     "export-start": Endpoint(
         "POST", lambda w: f"{p(w)}/exports", lambda w: {"segmentation": "rle"}, frozenset({M}),
         202,
@@ -171,6 +206,16 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "invitation-revoke": Endpoint(
         "DELETE", lambda w: f"{p(w)}/invitations/{w.invitation.pk}", needs=frozenset({M}), ok=204
+    ),
+    "evaluation-start": Endpoint(
+        "POST", lambda w: f"{p(w)}/evaluations", lambda w: {"split": "all"}, frozenset({M}), 202
+    ),
+    "evaluations": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations", needs=frozenset({Ability.VIEW_QUALITY})
+    ),
+    "evaluation": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations/{w.evaluation.pk}",
+        needs=frozenset({Ability.VIEW_QUALITY}),
     ),
 }  # fmt: skip
 
@@ -239,8 +284,9 @@ def test_a_session_cookie_alone_does_not_open_the_api(personas: Personas, world:
 # other project's object, they must answer as if the id did not exist.
 FOREIGN_PATHS = [
     "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
-    "annotation-approve", "annotation-comment", "annotation-delete", "export",
-    "export-download", "export-delete", "invitation-resend", "invitation-revoke",
+    "annotation-approve", "annotation-comment", "annotation-delete", "annotation-revert-edit",
+    "annotation-revert-verdict", "annotation-restore", "export",
+    "export-download", "export-delete", "invitation-resend", "invitation-revoke", "evaluation",
 ]  # fmt: skip
 
 
@@ -258,6 +304,7 @@ def mixed(world: World, foreign: World) -> World:
     return World(
         world.project, foreign.image, foreign.submitted, foreign.category,
         foreign.spare_category, foreign.annotation, foreign.export, foreign.invitation,
+        foreign.recategorised, foreign.approved, foreign.deleted, foreign.evaluation,
     )  # fmt: skip
 
 
@@ -274,6 +321,9 @@ def test_it_rejects_foreign_ids_in_paths(
         before.version, before.status, before.category_id,
     )  # fmt: skip
     assert Category.objects.filter(pk=foreign.spare_category.pk).exists()
+    for theirs in (foreign.recategorised, foreign.approved):
+        assert Annotation.objects.get(pk=theirs.pk).version == 2
+    assert not Annotation.objects.filter(pk=foreign.deleted).exists()
     assert Export.objects.filter(pk=foreign.export.pk).exists()
     assert Image.objects.get(pk=foreign.submitted.pk).labeling_status == LabelingStatus.SUBMITTED
     assert Invitation.objects.get(pk=foreign.invitation.pk).status == InvitationStatus.PENDING

@@ -287,6 +287,7 @@ def test_hello_describes_the_image_its_masks_and_the_user(
         "max_points": 64,
         "max_frame_bytes": 262144,
         "max_review_comment": 2000,
+        "max_polygon_vertices": 2000,
     }
     [annotation] = hello["annotations"]
     assert annotation["id"] == existing.pk
@@ -989,7 +990,9 @@ coordinate = st.floats(-10, 400, allow_nan=False)
 # Messages close enough to the protocol to get past the first checks.
 messages = st.fixed_dictionaries(
     {
-        "type": st.sampled_from(["prompt", "accept", "update", "delete", "ping", "hello", ""]),
+        "type": st.sampled_from(
+            ["prompt", "accept", "update", "delete", "revert", "restore", "ping", "hello", ""]
+        ),
         "seq": st.integers(0, 1000) | json_values,
     },
     optional={

@@ -237,6 +237,28 @@ def test_a_corrupt_stored_embedding_is_replaced(
     embedding_from_bytes(stored, models_dir["sam"])  # valid again
 
 
+def test_a_corrupt_embedding_is_replaced_even_after_earlier_crashes(
+    worker: Worker, media: Path, models_dir: dict[str, str]
+) -> None:
+    from labeling.jobs.embedding import MAX_ATTEMPTS
+
+    owner, project = project_with(models_dir["sam"])
+    image = do_add_image(project, owner, picture(9), "a.png")
+    wait_until(lambda: statuses(image) == ["ready"], "the embedding", worker)
+    key = embeddings.storage_key(image.sha256, models_dir["sam"])
+    (media / key).write_bytes(b"half an embed")
+    # Crashes counted against the old embedding must not give up on the new one.
+    Image.objects.filter(pk=image.pk).update(
+        embedding_status=EmbeddingStatus.PENDING, embedding_attempts=MAX_ATTEMPTS
+    )
+    enqueue(COMPUTE_EMBEDDING, image.pk)
+    wait_until(lambda: statuses(image) == ["ready"], "the re-computed embedding", worker)
+    assert Image.objects.get(pk=image.pk).embedding_attempts == 1
+    stored = embeddings.read_stored(key)
+    assert stored is not None
+    embedding_from_bytes(stored, models_dir["sam"])
+
+
 def test_a_storage_hiccup_is_retried_with_backoff_until_it_works(
     worker: Worker, media: Path, models_dir: dict[str, str]
 ) -> None:

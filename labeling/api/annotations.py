@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -21,6 +21,7 @@ from labeling.api.schemas import (
     AnnotationIn,
     AnnotationOut,
     AnnotationPatch,
+    AnnotationVersion,
     Conflict,
     Id,
     MaskIn,
@@ -31,12 +32,19 @@ from labeling.api.schemas import (
 from labeling.models import Annotation, AnnotationSource, Image
 from labeling.permissions import UNCHANGED, Ability, Access, abilities_for_change, project_access
 from labeling.services.annotations import (
+    AnnotationNotFound,
     do_create_annotation,
     do_delete_annotation,
     do_update_annotation,
     polygons_rle,
 )
 from labeling.services.errors import ServiceError
+from labeling.services.undo import (
+    check_revert,
+    deleted_mask_image,
+    do_restore_annotation,
+    do_revert_change,
+)
 
 router = Router(tags=["annotations"])
 
@@ -183,3 +191,43 @@ def delete_annotation(
         annotation.image, annotation_id, user_of(request), expected_version=query.version
     )
     return Status(204, None)
+
+
+@router.post(
+    "/projects/{project_id}/annotations/{annotation_id}/revert",
+    response={200: AnnotationOut, 409: Conflict, **FAILS},
+)
+def revert_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, body: AnnotationVersion
+) -> Annotation:
+    """Undo the change that made `version` (the mask must still be at it, else 409):
+    a new version with the values from before, recorded as a revert. Reverting a
+    revert redoes the change. Needs what the change needed; a verdict (approved,
+    rejected) is taken back by reviewers only."""
+    access = project_access(user_of(request), project_id)
+    annotation = _annotation(access, annotation_id)
+    access.require(check_revert(annotation.image, annotation_id, body.version).needs)
+    return do_revert_change(
+        annotation.image, annotation_id, user_of(request), expected_version=body.version
+    )
+
+
+@router.post(
+    "/projects/{project_id}/annotations/{annotation_id}/restore",
+    response={201: AnnotationOut, 409: Conflict, **FAILS},
+)
+def restore_annotation(
+    request: HttpRequest, project_id: PathId, annotation_id: PathId, body: AnnotationVersion
+) -> Status[Annotation]:
+    """Undo a delete: the mask comes back with its id, at the version after `version`
+    (the version it was deleted at). 409 if it is back already (with the current
+    mask) or was restored and deleted again since."""
+    access = project_access(user_of(request), project_id, Ability.ANNOTATE)
+    try:
+        image = deleted_mask_image(access.project.pk, annotation_id)
+    except AnnotationNotFound:
+        raise Http404 from None  # as for any id that is not in the project
+    restored = do_restore_annotation(
+        image, annotation_id, user_of(request), expected_version=body.version
+    )
+    return Status(201, restored)

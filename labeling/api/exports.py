@@ -3,9 +3,8 @@ only)."""
 
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
@@ -21,6 +20,7 @@ from labeling.services.exports import (
     do_start_export,
     download_name,
 )
+from labeling.storage.serving import StoredFileResponse, stored_file_response
 
 router = Router(tags=["exports"])
 
@@ -61,13 +61,15 @@ def get_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> E
     response={200: None, **FAILS},
     url_name="download_export",
 )
-def download_export(request: HttpRequest, project_id: PathId, export_id: PathId) -> FileResponse:
+def download_export(
+    request: HttpRequest, project_id: PathId, export_id: PathId
+) -> StoredFileResponse:
     access = project_access(user_of(request), project_id, Ability.MANAGE)
     export = get_object_or_404(Export, project=access.project, pk=export_id)
     if export.status != JobStatus.DONE or not export.file:
         raise Http404("This export has no file yet; poll it until its status is done.")
-    return FileResponse(
-        default_storage.open(export.file, "rb"), as_attachment=True, filename=download_name(export)
+    return stored_file_response(
+        export.file, None, as_attachment=True, filename=download_name(export)
     )
 
 

@@ -4,12 +4,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from labeling.api import annotations, exports, members, projects
+from labeling.api import annotations, evaluations, exports, members, projects
 from labeling.api.auth import TokenAuth, user_of
 from labeling.api.schemas import AnnotationOut, Me
 from labeling.api.throttle import TokenOwnerRate
 from labeling.services.annotations import AnnotationNotFound, VersionConflict
 from labeling.services.errors import ServiceError
+from labeling.services.undo import RestoreConflict
 
 api = NinjaAPI(
     title="Anymask API",
@@ -27,6 +28,7 @@ api.add_router("", projects.router)
 api.add_router("", annotations.router)
 api.add_router("", exports.router)
 api.add_router("", members.router)
+api.add_router("", evaluations.router)
 
 
 @api.get("/me", response=Me, tags=["account"])
@@ -39,6 +41,12 @@ def me(request: HttpRequest) -> Me:
 def on_conflict(request: HttpRequest, exc: VersionConflict) -> HttpResponse:
     current = AnnotationOut.from_orm(exc.current).model_dump(mode="json")
     return api.create_response(request, {"detail": exc.message, "current": current}, status=409)
+
+
+@api.exception_handler(RestoreConflict)
+def on_restore_conflict(request: HttpRequest, exc: RestoreConflict) -> HttpResponse:
+    # The mask is gone again: there is no current one to send.
+    return api.create_response(request, {"detail": exc.message}, status=409)
 
 
 @api.exception_handler(AnnotationNotFound)

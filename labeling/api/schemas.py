@@ -158,6 +158,12 @@ class AnnotationPatch(MaskIn):
     review_comment: Annotated[str, Field(max_length=REVIEW_COMMENT_MAX)] | None = None
 
 
+class AnnotationVersion(Strict):
+    """Which version an undo starts from: the one a change made, or a delete removed."""
+
+    version: Annotated[int, Field(ge=1, le=2**31)]
+
+
 class AnnotationOut(Schema):
     """A mask, exactly as the labeling socket sends it (`annotation_json`)."""
 

@@ -98,11 +98,14 @@ def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
     except EmbeddingError:
         logger.warning("replacing the corrupt embedding of image %s", image_id)
         embedding_store.discard(image.sha256, spec)
+        # Earlier crashes counted against the old embedding; the new one starts afresh,
+        # so an image that once needed retries is not given up on at once.
+        Image.objects.filter(pk=image_id).update(embedding_attempts=0)
     except Exception as error:
         return _failed(image, error, retries, max_retries)
     else:
         if stored is not None:
-            _set_status(image, EmbeddingStatus.READY)
+            _set_status(image, EmbeddingStatus.READY, embedded_at=timezone.now())
             return "exists"
 
     # Counted before the work, so a worker that dies mid-encode still counts it; an
@@ -129,7 +132,7 @@ def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
         # The attempt ended in an error we saw, not a dead worker: it does not count.
         rows.update(embedding_attempts=F("embedding_attempts") - 1)
         return _failed(image, error, retries, max_retries)
-    _set_status(image, EmbeddingStatus.READY)
+    _set_status(image, EmbeddingStatus.READY, embedded_at=timezone.now())
     return "computed"
 
 
@@ -139,7 +142,7 @@ def _failed(image: Image, error: Exception, retries: int, max_retries: int) -> s
     # The returned text is what Celery logs as the task's result, so it carries the
     # reason too ("succeeded: 'failed: model ... unavailable ...'").
     spec = image.project.model_spec
-    if isinstance(error, InferenceError):
+    if isinstance(error, InferenceError) and not is_transient(error):
         # Not transient: a missing model or an unusable image will not fix itself.
         # `embed_missing` re-queues failed images once the cause is fixed.
         logger.warning("embedding image %s with %s failed: %s", image.pk, spec, error)

@@ -18,11 +18,9 @@ so two workers sweeping at once queue an image once.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -93,23 +91,3 @@ def sweep_and_log() -> None:
     else:
         if queued:
             logger.info("embedding sweep queued %s image(s)", queued)
-    finally:
-        connection.close()  # this thread's own connection (back to the pool)
-
-
-class Sweeper(threading.Thread):
-    """Sweeps at once, then every ANYMASK_EMBEDDING_SWEEP_SECONDS until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(name="embedding-sweep", daemon=True)
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        interval = settings.ANYMASK_EMBEDDING_SWEEP_SECONDS
-        while True:
-            sweep_and_log()
-            if self.stopping.wait(interval):
-                return
-
-    def stop(self) -> None:
-        self.stopping.set()

@@ -6,6 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
 from labeling.models import JobStatus
 
 # How often a running job writes its progress to its row.
@@ -14,10 +18,16 @@ PROGRESS_EVERY_SECONDS = 0.5
 
 def claim_queued(model: Any, row_id: int) -> bool:
     """Mark a queued job running; False if it is not queued (a duplicate delivery of
-    the task, or a job already run), in which case the caller does nothing."""
-    return bool(
-        model.objects.filter(pk=row_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    the task, or a job already run), in which case the caller does nothing. The first
+    heartbeat is written with the claim, so the sweep never sees a silent running row."""
+    claimed = bool(
+        model.objects.filter(pk=row_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, heartbeat_at=timezone.now(), runs=F("runs") + 1
+        )
     )
+    if claimed and settings.ANYMASK_TEST_JOB_DELAY_MS:  # tests only: a window to kill us in
+        time.sleep(settings.ANYMASK_TEST_JOB_DELAY_MS / 1000)
+    return claimed
 
 
 class RowProgress:

@@ -14,7 +14,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
 from inference import MAX_POINTS
-from labeling.models import REVIEW_COMMENT_MAX, Category, Image
+from inference.outlines import MAX_OUTLINE_VERTICES
+from labeling.models import REVIEW_COMMENT_MAX, Annotation, Category, Image
 from labeling.permissions import Ability, ProjectNotFound, project_access
 from labeling.realtime.protocol import Refusal
 from labeling.services.annotations import (
@@ -28,6 +29,13 @@ from labeling.services.annotations import (
     image_annotations,
 )
 from labeling.services.errors import ServiceError
+from labeling.services.outlines import check_outline_source
+from labeling.services.undo import (
+    RestoreConflict,
+    check_revert,
+    do_restore_annotation,
+    do_revert_change,
+)
 
 
 def connect_state(user: Any, image_id: int) -> tuple[dict[str, Any], int, str] | None:
@@ -57,6 +65,7 @@ def connect_state(user: Any, image_id: int) -> tuple[dict[str, Any], int, str] |
             "max_points": MAX_POINTS,
             "max_frame_bytes": settings.ANYMASK_WS_MAX_FRAME_BYTES,
             "max_review_comment": REVIEW_COMMENT_MAX,
+            "max_polygon_vertices": MAX_OUTLINE_VERTICES,
         },
     }
     return hello, image.project_id, image.embedding_error
@@ -104,3 +113,51 @@ def delete(image: Image, annotation_id: int, user: User, **fields: Any) -> dict[
     except AnnotationNotFound as error:
         raise Refusal("not_found", error.message) from None
     return None
+
+
+def revert_needs(image: Image, annotation_id: int, version: int) -> list[Ability]:
+    """What undoing the change that made `version` needs (checked before it runs)."""
+    try:
+        return check_revert(image, annotation_id, version).needs
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None
+
+
+def revert(
+    image: Image, annotation_id: int, user: User, **fields: Any
+) -> tuple[str, dict[str, Any]]:
+    """Undo one change: ("saved", the mask after) or ("conflict", the current mask)."""
+    try:
+        after = do_revert_change(image, annotation_id, user, **fields)
+    except VersionConflict as conflict:
+        return "conflict", annotation_json(conflict.current)
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise Refusal("invalid", error.message) from None
+    return "saved", annotation_json(after)
+
+
+def restore(
+    image: Image, annotation_id: int, user: User, **fields: Any
+) -> tuple[str, dict[str, Any]]:
+    """Undo a delete: ("saved", the mask back) or ("conflict", the mask someone else
+    already brought back)."""
+    try:
+        restored = do_restore_annotation(image, annotation_id, user, **fields)
+    except VersionConflict as conflict:
+        return "conflict", annotation_json(conflict.current)
+    except RestoreConflict as error:
+        raise Refusal("conflict", error.message) from None
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise Refusal("invalid", error.message) from None
+    return "saved", annotation_json(restored)
+
+
+def outline_source(image: Image, annotation_id: int) -> Annotation:
+    try:
+        return check_outline_source(image, annotation_id)
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None

@@ -274,8 +274,11 @@ def do_update_annotation(
     category_id: int | None = _UNSET,
     status: str = _UNSET,
     review_comment: str = _UNSET,
+    reverts: int | None = None,
     origin: str | None = None,
 ) -> Annotation:
+    """`reverts` names the version whose change this one undoes (labeling/services/undo.py):
+    the history says so, and stays append-only."""
     before = _current(image, annotation_id)
     fields: dict[str, Any] = {}
     changes: dict[str, Any] = {}
@@ -302,6 +305,8 @@ def do_update_annotation(
         changes["review_comment"] = [before.review_comment, comment]
     if not fields:
         raise ServiceError("Nothing to change.")
+    if reverts is not None:
+        changes["reverts"] = reverts
     # The conditional UPDATE is the concurrency check: it matches only the version the
     # caller read, so of two concurrent writers exactly one wins.
     matched = Annotation.objects.filter(pk=annotation_id, version=expected_version).update(
@@ -310,7 +315,7 @@ def do_update_annotation(
     if not matched:
         raise VersionConflict(_current(image, annotation_id))
     after = Annotation.objects.select_related("created_by", "updated_by").get(pk=annotation_id)
-    _record(
+    record_change(
         image,
         HistoryAction.UPDATED,
         annotation_id,
@@ -336,7 +341,7 @@ def do_delete_annotation(
     deleted, _ = Annotation.objects.filter(pk=annotation_id, version=expected_version).delete()
     if not deleted:
         raise VersionConflict(_current(image, annotation_id))
-    _record(
+    record_change(
         image,
         HistoryAction.DELETED,
         annotation_id,
@@ -345,13 +350,30 @@ def do_delete_annotation(
         {
             "category": [before.category_id, None],
             "mask": {"area": before.area, "bbox": before.bbox},
+            # Everything a restore (undo of this delete) needs to bring the mask back.
+            "kept": deleted_state(before),
         },
         {"type": "annotation.deleted", "id": annotation_id},
         origin,
     )
 
 
-def _record(
+def deleted_state(annotation: Annotation) -> dict[str, Any]:
+    """The fields of a mask that its deletion's history row keeps for a restore."""
+    return {
+        "rle": annotation.rle,
+        "status": annotation.status,
+        "source": annotation.source,
+        "score": annotation.score,
+        "review_comment": annotation.review_comment,
+        "created_by": annotation.created_by_id,
+        "created_at": annotation.created_at.isoformat(),
+        "clicks": annotation.clicks,
+        "edit_seconds": annotation.edit_seconds,
+    }
+
+
+def record_change(
     image: Image,
     action: str,
     annotation_id: int,

@@ -26,6 +26,10 @@ def _describe(action: str, changes: dict[str, Any], names: dict[int, str]) -> li
         return parts
     if action == "deleted":
         return ["deleted"]
+    if action == "restored":
+        return [f"restored (undo of its delete at v{changes.get('restores', '?')})"]
+    if "reverts" in changes:
+        parts.append(f"undid the change to v{changes['reverts']}:")
     if "status" in changes:
         parts.append(f"{changes['status'][0]} → {changes['status'][1]}")
     if "category" in changes:

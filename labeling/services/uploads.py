@@ -111,7 +111,12 @@ def do_add_image(project: Project, user: User, fp: IO[bytes], name: str) -> Imag
                 COMPUTE_EMBEDDING, image.pk, robust=True, on_failure=_never_queued(image.pk)
             )
     except IntegrityError:
-        _delete_files(saved)
+        # The same content won a race into the project. Its files may carry the very
+        # names ours got (an object store can hand one free name to two writers at
+        # once): only names no row holds are ours to remove.
+        held = set(Image.objects.filter(file__in=saved).values_list("file", flat=True))
+        held |= set(Image.objects.filter(thumbnail__in=saved).values_list("thumbnail", flat=True))
+        _delete_files([name for name in saved if name not in held])
         raise ImageRefused("Same content as an image just added to the project.") from None
     except BaseException:
         _delete_files(saved)

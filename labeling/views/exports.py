@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +21,7 @@ from labeling.services.exports import (
     export_json,
 )
 from labeling.services.imports import do_start_import, import_json
+from labeling.storage.serving import StoredFileResponse, stored_file_response
 from labeling.views import AuthedRequest
 
 LISTED = 50  # past exports shown on the page, newest first
@@ -89,6 +89,7 @@ def imports(request: AuthedRequest, project_id: int) -> HttpResponse:
             upload,
             upload.name or "coco.json",
             request.POST.get("create_categories") == "on",
+            ground_truth=request.POST.get("ground_truth") == "on",
         )
     except ServiceError as refused:
         messages.error(request, refused.message)
@@ -101,16 +102,14 @@ def imports(request: AuthedRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_download(request: AuthedRequest, project_id: int, export_id: int) -> FileResponse:
+def export_download(request: AuthedRequest, project_id: int, export_id: int) -> StoredFileResponse:
     access = project_access(request.user, project_id, Ability.MANAGE)
     # Filtered by project: another project's export id is a 404 like a missing one.
     export = Export.objects.filter(pk=export_id, project=access.project).first()
     if export is None or export.status != JobStatus.DONE or not export.file:
         raise Http404("No such export.")
-    return FileResponse(
-        default_storage.open(export.file, "rb"),
-        as_attachment=True,
-        filename=download_name(export),
+    return stored_file_response(
+        export.file, None, as_attachment=True, filename=download_name(export)
     )
 
 

@@ -6,13 +6,14 @@ views only render it and serve what it loads.
 
 from __future__ import annotations
 
+import io
 import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -23,9 +24,13 @@ from labeling.permissions import Ability, project_access
 from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
 from labeling.services.model_status import status_of
+from labeling.storage import open_stream
+from labeling.storage.serving import StoredFileResponse, stored_file_response
 from labeling.views import AuthedRequest, login_required_json
 
 logger = logging.getLogger(__name__)
+# The display check reads this much of an original first (its header is at the start).
+HEADER_BYTES = 1024 * 1024
 
 NEIGHBOURS = ("prev", "next", "next-unlabeled")
 
@@ -119,7 +124,7 @@ def label_start(request: AuthedRequest, project_id: int) -> HttpResponseRedirect
 
 @login_required
 @require_GET
-def image_display(request: AuthedRequest, project_id: int, image_id: int) -> FileResponse:
+def image_display(request: AuthedRequest, project_id: int, image_id: int) -> StoredFileResponse:
     """The image as the labeling canvas draws it: the original when a browser shows
     it exactly as the server sees it, else a PNG converted once and kept in storage.
 
@@ -132,17 +137,29 @@ def image_display(request: AuthedRequest, project_id: int, image_id: int) -> Fil
     name = image.file.name
     if not name or not default_storage.exists(name):
         raise Http404("The file is missing from storage.")
+    # A display copy exists only for an image that needs one (the verdict depends on
+    # the content alone): found, it is served without looking at the original.
+    key = f"projects/{image.project_id}/display/{image.sha256}.png"
+    if default_storage.exists(key):
+        return _file_response(key, "image/png")
     if _browser_ready(image, name):
         content_type = CONTENT_TYPE_FOR_FORMAT.get(image.format, "application/octet-stream")
         return _file_response(name, content_type)
-    key = f"projects/{image.project_id}/display/{image.sha256}.png"
-    if not default_storage.exists(key):
-        _convert(name, key)
+    _convert(name, key)
     return _file_response(key, "image/png")
 
 
 def _browser_ready(image: Image, name: str) -> bool:
+    """Whether the original can be shown as stored, judged from its header: on object
+    storage only the first MiB is fetched, unless the header runs past it."""
     try:
+        with open_stream(name) as stream:
+            head = stream.read(HEADER_BYTES)
+        try:
+            return shown_as_stored(io.BytesIO(head), image.format)
+        except Exception:
+            if len(head) < HEADER_BYTES:
+                raise  # that was the whole file
         with default_storage.open(name, "rb") as fp:
             return shown_as_stored(fp, image.format)
     except Exception:  # unreadable now: let the converter report it
@@ -159,8 +176,6 @@ def _convert(name: str, key: str) -> None:
             default_storage.delete(saved)
 
 
-def _file_response(name: str, content_type: str) -> FileResponse:
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+def _file_response(name: str, content_type: str) -> StoredFileResponse:
     # Content-addressed and private to project members.
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return stored_file_response(name, content_type, cache_seconds=86400)

@@ -19,7 +19,7 @@ export function createBrush({ state, undo, ui, requireAnnotate, clearHover }) {
     if (!state.current && state.selected !== null) {
       // Edit a saved mask: decode it at full size once, for the duration of the edit.
       const ann = state.annotations.get(state.selected);
-      undo.remember();
+      undo.remember(erase ? "eraser stroke" : "brush stroke");
       state.current = newCurrent({ id: ann.id, version: ann.version });
       state.current.edited = Mask.fromRLE(ann.rle);
       state.category = ann.category;
@@ -29,13 +29,13 @@ export function createBrush({ state, undo, ui, requireAnnotate, clearHover }) {
         ui.say("Nothing to erase: select a mask in the list, or make one first.", "warn");
         return;
       }
-      undo.remember();
+      undo.remember(erase ? "eraser stroke" : "brush stroke");
       state.current = newCurrent();
       state.current.edited = new Mask(state.width, state.height);
     }
     const c = state.current;
     if (!c.edited) {
-      undo.remember();
+      undo.remember(erase ? "eraser stroke" : "brush stroke");
       const base = currentMask(state);
       c.edited = base ? base.resized(state.width, state.height) : new Mask(state.width, state.height);
     }
@@ -84,7 +84,7 @@ export function createBrush({ state, undo, ui, requireAnnotate, clearHover }) {
       return;
     }
     state.current.dirty = true;
-    undo.pushStroke(s.mask, r, before, after);
+    undo.pushStroke(s.mask, r, before, after, s.value ? "brush stroke" : "eraser stroke");
     ui.refreshCurrent();
   }
 

@@ -17,9 +17,11 @@ const BRUSH_MAX = 200;
  *   ui: ReturnType<import("./rendering.js").createRendering>,
  *   prompting: ReturnType<import("./prompting.js").createPrompting>,
  *   brush: ReturnType<import("./brush.js").createBrush>,
- *   saving: ReturnType<import("./saving.js").createSaving>}} page
+ *   saving: ReturnType<import("./saving.js").createSaving>,
+ *   vector: {pointer: () => object | null, toolChanged: (tool: string) => void,
+ *     actions: Record<string, () => void>}}} page  vector: the polygon tools (main.js)
  */
-export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving }) {
+export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector }) {
   const $ = (selector) => root.querySelector(selector);
   const info = root.dataset;
   let leaving = false; // the user already said yes: beforeunload must not ask again
@@ -33,6 +35,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (tool !== "point") prompting.clearHover();
     if (tool !== "select") ui.setHovered(null);
     if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
+    vector.toolChanged(tool);
     viewer.redraw();
   }
 
@@ -91,6 +94,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       "tool-box": () => setTool("box"),
       "tool-brush": () => setTool("brush"),
       "tool-eraser": () => setTool("eraser"),
+      "tool-polygon": () => setTool("polygon"),
+      ...vector.actions,
       "brush-smaller": () => setBrush(state.brush / 1.25),
       "brush-larger": () => setBrush(state.brush * 1.25 + 1),
       cycle: () => prompting.cycleCandidate(1),
@@ -110,8 +115,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       fit: () => viewer.fit(),
       "zoom-in": () => viewer.zoomCentre(1.25),
       "zoom-out": () => viewer.zoomCentre(0.8),
-      undo: () => { if (!undo.undo()) ui.say("Nothing to undo."); },
-      redo: () => { if (!undo.redo()) ui.say("Nothing to redo."); },
+      undo: () => step("undo"),
+      redo: () => step("redo"),
       prev: () => go("prev"),
       next: () => go("next"),
       "next-unlabeled": () => go("nextUnlabeled"),
@@ -122,6 +127,23 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (!action) return;
     event.preventDefault();
     action();
+  }
+
+  /** Undo or redo one step. A saved change says what it did when the server confirms
+   * ("Undid accept of mask #3."); a step of the mask being made says so at once. */
+  function step(direction) {
+    const entry = direction === "undo" ? undo.undo() : undo.redo();
+    if (!entry) ui.say(direction === "undo" ? "Nothing to undo." : "Nothing to redo.");
+    else if (entry.kind !== "saved") ui.say(`${direction === "undo" ? "Undid" : "Redid"} ${entry.label}.`);
+  }
+
+  /** The Undo and Redo buttons name what they would do, and are off when there is nothing. */
+  function showUndo(next, again) {
+    const [back, forth] = [$("#undo"), $("#redo")];
+    back.disabled = !next;
+    back.title = next ? `Undo ${next.label} (Ctrl+Z)` : "Nothing to undo (Ctrl+Z)";
+    forth.disabled = !again;
+    forth.title = again ? `Redo ${again.label} (Ctrl+Shift+Z or Ctrl+Y)` : "Nothing to redo (Ctrl+Shift+Z or Ctrl+Y)";
   }
 
   /** Select the next (+1) or previous (-1) saved mask in list order, wrapping. */
@@ -216,8 +238,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     });
     $("#accept").addEventListener("click", saving.accept);
     $("#discard").addEventListener("click", prompting.discard);
-    $("#undo").addEventListener("click", () => undo.undo());
-    $("#redo").addEventListener("click", () => undo.redo());
+    $("#undo").addEventListener("click", () => step("undo"));
+    $("#redo").addEventListener("click", () => step("redo"));
     $("#fit").addEventListener("click", () => viewer.fit());
     $("#zoom-in").addEventListener("click", () => viewer.zoomCentre(1.25));
     $("#zoom-out").addEventListener("click", () => viewer.zoomCentre(0.8));
@@ -237,6 +259,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     });
     attachPointer(viewer, {
       tool: () => state.tool,
+      vector: vector.pointer,
       pick,
       point: prompting.addPoint,
       box: prompting.setBox,
@@ -251,5 +274,5 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     viewer.draw = () => { drawn(); zoom.textContent = `${Math.round(viewer.scale * 100)}%`; };
   }
 
-  return { wire, setTool, setBrush };
+  return { wire, setTool, setBrush, showUndo };
 }

@@ -6,7 +6,7 @@
 // Modules and what they own (none imports another of these; each gets what it calls):
 //   state.js      the one state object and its accessors
 //   rendering.js  the canvas layers, mask list, candidates, status bar (`ui`)
-//   undo.js       undo / redo of the mask being made
+//   undo.js       undo / redo: the mask being made, and saved changes (server writes)
 //   prompting.js  points, boxes, candidates, refinement, the hover preview
 //   brush.js      brush and eraser strokes
 //   saving.js     accept, the outbox, updates, deletes, conflicts
@@ -14,11 +14,15 @@
 //   commands.js   keyboard shortcuts, buttons, the pointer
 //   picking.js    which saved mask lies under the pointer (select, Alt+click cycling)
 //   perf.js       click-to-paint timing (window.__anymaskPerf)
+//   polygon.js    the polygon tool: a new mask, or added to / cut from the current one
+//   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
 import { createMessages } from "./messages.js";
 import { createPerf } from "./perf.js";
+import { createOutlineEdit } from "./outline_edit.js";
+import { createPolygon } from "./polygon.js";
 import { createPrompting } from "./prompting.js";
 import { createRendering } from "./rendering.js";
 import { createSaving } from "./saving.js";
@@ -46,7 +50,10 @@ const ui = createRendering({ state, root, viewer }, {
   setStatusOf: (id, status) => saving.setStatusOf(id, status),
   acceptProposal: (id) => saving.acceptProposal(id),
 });
-const undo = createUndo(state, ui.refreshCurrent);
+const undo = createUndo(state, ui.refreshCurrent, {
+  request: (message, context) => saving.request(message, context),
+  onChange: (next, again) => commands.showUndo(next, again),
+});
 
 const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
 const socket = new LabelSocket(`${proto}//${window.location.host}${info.wsPath}`, {
@@ -59,8 +66,19 @@ const prompting = createPrompting({ state, root, socket, undo, ui, perf });
 const { requireAnnotate, clearHover } = prompting;
 const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });
-const messages = createMessages({ state, root, ui, prompting, saving, changelog });
-const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving });
+const polygon = createPolygon({ state, root, viewer, undo, ui, requireAnnotate, clearHover });
+const outline = createOutlineEdit({ state, root, viewer, socket, ui, saving, requireAnnotate });
+const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog, outline });
+// The pointer goes to an outline being edited, else to the polygon tool when chosen.
+const vector = {
+  pointer: () => (outline.active() ? outline : state.tool === "polygon" ? polygon : null),
+  toolChanged: (tool) => {
+    if (outline.active()) ui.say("Finish the outline first: Enter saves it, Esc cancels.", "warn");
+    polygon.toolChanged(tool);
+  },
+  actions: { "polygon-mode": polygon.cycleMode, "edit-outline": outline.start },
+};
+const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector });
 
 async function loadImage() {
   const img = new Image();
@@ -78,8 +96,11 @@ async function loadImage() {
 }
 
 commands.wire();
+polygon.wire();
+outline.wire();
 commands.setTool("point");
 commands.setBrush(state.brush);
+commands.showUndo(null, null);
 ui.setEmbedding(state.embedding);
 ui.refreshCurrent();
 ui.renderList();

@@ -4,7 +4,9 @@
 //
 // A mask decoded from RLE knows its pixel count and bounding box from the runs, so
 // painting it and the page's area checks never scan it; a brush edit (stroke,
-// putRect) forgets both, and the next ask scans once.
+// putRect) forgets both, and the next ask scans once. Code that writes `data`
+// itself does so before anything asks (a new Mask or a clone), or sets `known`
+// back to undefined.
 import { decodeMask, encodeMask, rleCounts, runsBounds } from "./rle.js";
 
 export class Mask {
@@ -23,9 +25,8 @@ export class Mask {
   }
 
   clone() {
-    const copy = new Mask(this.width, this.height, this.data.slice());
-    copy.known = this.known;
-    return copy;
+    // Bounds not carried over: callers write a clone's bytes directly (rasterise.js).
+    return new Mask(this.width, this.height, this.data.slice());
   }
 
   /** Pixel count and bounding box {area, x0, y0, x1, y1} (ends exclusive); null if empty. */

@@ -34,7 +34,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
   function addPoint(x, y, label) {
     if (!requireAnnotate() || !inside(state, x, y)) return;
     clearHover();
-    undo.remember();
+    undo.remember("point");
     if (!state.current || state.current.target) startFresh();
     state.current.points.push([round1(x), round1(y)]);
     state.current.labels.push(label);
@@ -48,7 +48,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
     const clipped = [clampX(state, box[0]), clampY(state, box[1]), clampX(state, box[2]), clampY(state, box[3])].map(round1);
     if (clipped[2] - clipped[0] < 2 || clipped[3] - clipped[1] < 2) return;
     clearHover();
-    undo.remember();
+    undo.remember("box");
     if (!state.current || state.current.target) startFresh();
     state.current.box = clipped;
     state.current.clicks += 1;
@@ -127,7 +127,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
     const c = state.current;
     if (!c || !c.candidates[index]) return;
     if (index === c.chosen && !c.edited) return;
-    undo.remember();
+    undo.remember("candidate choice");
     c.chosen = index;
     c.edited = null;
     ui.refreshCurrent();
@@ -144,7 +144,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
       ui.select(null);
       return;
     }
-    undo.remember();
+    undo.remember("discard");
     state.current = null;
     state.promptSeq = null;
     state.awaitingEmbedding = false;

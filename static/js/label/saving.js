@@ -1,8 +1,10 @@
 // Storing masks: accept (a new mask, or the edit of a saved one), the outbox that
 // keeps new masks under their idempotency keys until the server says "saved" and
 // resends them after a reconnect, updates (category, status, accepting a proposal,
-// a review verdict), deletes, and the replies: saved, conflict, deleted, error. Also
-// the page's copy of the saved masks (upsert / forget), which pushes change too.
+// a review verdict), deletes, and the replies: saved, conflict, deleted, error. Each
+// confirmed change becomes an undo step (undo.js), and undo's own writes are answered
+// here too. Also the page's copy of the saved masks (upsert / forget), which pushes
+// change too.
 import { currentMask, newCurrent } from "./state.js";
 
 /**
@@ -30,7 +32,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     if (saved && !c.dirty && saved.category === state.category) {
       // Opening a saved mask for editing changes nothing by itself: store no new version.
       state.current = null;
-      undo.clear();
+      undo.clearLocal();
       ui.refreshCurrent();
       ui.say(`Mask #${saved.id} is unchanged; nothing was saved.`);
       return;
@@ -44,7 +46,8 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       // Only a changed mask sends its pixels; a new category alone is a smaller change.
       const shape = c.dirty ? { rle: mask.resized(state.width, state.height).toRLE() } : {};
       request({ type: "update", id: c.target.id, version: c.target.version, ...shape, category: state.category },
-        { kind: "update", id: c.target.id, done: c.dirty ? "Saved the edit of mask #{id}." : "Changed the category of mask #{id}." });
+        { kind: "update", id: c.target.id, done: c.dirty ? "Saved the edit of mask #{id}." : "Changed the category of mask #{id}.",
+          undo: c.dirty ? "edit of mask #{id}" : "re-categorise of mask #{id}" });
     } else {
       const key = crypto.randomUUID();
       const base = { type: "accept", key, category: state.category, clicks: c.clicks,
@@ -61,7 +64,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     }
     state.current = null;
     state.promptSeq = null;
-    undo.clear();
+    undo.clearLocal();
     ui.refreshCurrent();
     ui.renderList();
   }
@@ -89,8 +92,13 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
   function onSaved(reply) {
     const context = state.requests.get(reply.seq);
     state.requests.delete(reply.seq);
-    if (context && context.kind === "accept") state.outbox.delete(context.key);
-    upsert(reply.annotation); // redraws, now without the pending copy
+    const ann = reply.annotation;
+    if (context && context.kind === "accept" && state.outbox.delete(context.key)) {
+      undo.pushSaved("accept", ann.id, ann.version, `accept of mask #${ann.id}`);
+    } else if (context && context.undo) {
+      undo.pushSaved("change", ann.id, ann.version, context.undo.replace("{id}", String(ann.id)));
+    }
+    upsert(ann); // redraws, now without the pending copy
     // Say what happened ("Approved mask #2"), from what the request was for.
     const done = context && context.kind === "accept" ? "Saved mask #{id}."
       : (context && context.done) || "Updated mask #{id}.";
@@ -98,22 +106,32 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     ui.renderList();
   }
 
+  /** Someone else changed the mask first: an edit's conflict, and an undo's alike. */
   function onConflict(reply) {
+    const context = state.requests.get(reply.seq);
     state.requests.delete(reply.seq);
+    if (context && context.kind === "undo") undo.forget(context.entry);
     upsert(reply.annotation);
     ui.say(`Mask #${reply.annotation.id} was changed by ${reply.annotation.updated_by || "someone else"}; showing their version. Re-apply your change if it still makes sense.`, "error");
     ui.renderList();
   }
 
   function onDeleted(reply) {
+    const context = state.requests.get(reply.seq);
     state.requests.delete(reply.seq);
     forget(reply.id);
-    ui.say(`Deleted mask #${reply.id}.`, "ok");
+    if (context && context.kind === "undo") {
+      ui.say(context.done, "ok");
+      return;
+    }
+    if (context && context.kind === "delete") undo.pushSaved("delete", reply.id, context.version, `delete of mask #${reply.id}`);
+    ui.say(`Deleted mask #${reply.id}. Ctrl+Z brings it back.`, "ok");
   }
 
   function onError(reply) {
     const context = state.requests.get(reply.seq);
     state.requests.delete(reply.seq);
+    if (context && context.kind === "undo") undo.forget(context.entry); // cannot be taken again
     if (reply.seq === state.promptSeq) {
       state.promptSeq = null;
       ui.setBusy(false);
@@ -137,7 +155,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     if (!ann || !requireAnnotate()) return;
     const name = state.categories.find((c) => c.id === category)?.name || "no category";
     request({ type: "update", id, version: ann.version, category },
-      { kind: "update", id, done: `Mask #{id} is now ${name}.` });
+      { kind: "update", id, done: `Mask #{id} is now ${name}.`, undo: "re-categorise of mask #{id}" });
   }
 
   function acceptProposal(id) {
@@ -145,7 +163,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     if (!ann || !requireAnnotate()) return;
     const fields = { status: "draft", ...(state.category ? { category: state.category } : {}) };
     request({ type: "update", id, version: ann.version, ...fields },
-      { kind: "update", id, done: "Accepted proposal #{id} as a draft." });
+      { kind: "update", id, done: "Accepted proposal #{id} as a draft.", undo: "accept of proposal #{id}" });
   }
 
   /** A reviewer's verdict; a rejection asks for the reason the annotator will see. */
@@ -161,14 +179,15 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       message.review_comment = reason.slice(0, state.limits.max_review_comment ?? undefined);
     }
     const done = status === "approved" ? "Approved mask #{id}." : status === "rejected" ? "Rejected mask #{id}." : `Mask #{id} is now ${status}.`;
-    request(message, { kind: "update", id, done });
+    const verb = status === "approved" ? "approve" : status === "rejected" ? "reject" : "status change";
+    request(message, { kind: "update", id, done, undo: `${verb} of mask #{id}` });
   }
 
   function removeAnnotation(id) {
     const ann = state.annotations.get(id);
     if (!ann || !requireAnnotate()) return;
-    if (!window.confirm(`Delete mask #${id}? This cannot be undone.`)) return;
-    request({ type: "delete", id, version: ann.version }, { kind: "delete", id });
+    // No "are you sure?": Ctrl+Z (or Undo) restores it.
+    request({ type: "delete", id, version: ann.version }, { kind: "delete", id, version: ann.version });
   }
 
   /** A saved mask, new or changed (by this page or anyone else). */
@@ -194,7 +213,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
   }
 
   return {
-    accept, resendOutbox, onSaved, onConflict, onDeleted, onError,
+    accept, request, resendOutbox, onSaved, onConflict, onDeleted, onError,
     setCategoryOf, acceptProposal, setStatusOf, removeAnnotation, upsert, forget,
   };
 }

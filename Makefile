@@ -8,7 +8,7 @@ EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format check-env clean bench-ws bench-warm fetch-model model-info embed-missing media-to-s3
+.PHONY: run test lint format check-env clean bench-ws bench-warm bench-browser fetch-model model-info embed-missing media-to-s3
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,20 @@ bench-warm: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python bench/warm_start.py --model-dir $(VAR)/bench-models/sam-vit-base-coherent \
 		--port $(BENCH_WARM_PORT) $(BENCH_WARM_ARGS)
+
+# Click to painted mask in headless Chromium (bench/browser_clicks.py): a real `serve`
+# (web + worker) on full-size SAM ViT-B (random weights), one 1024x768 image; the
+# page's own timing, and the page before the fast paint path as the baseline.
+BENCH_BROWSER_DIR := $(VAR)/bench-browser
+BENCH_BROWSER_PORT ?= 8767
+BENCH_BROWSER_ARGS ?=
+bench-browser: $(VENV)/.installed-dev
+	rm -rf $(BENCH_BROWSER_DIR) && mkdir -p $(BENCH_BROWSER_DIR)
+	export ANYMASK_VAR_DIR="$(BENCH_BROWSER_DIR)" SECRET_KEY="$(EPHEMERAL_KEY)" \
+		BENCH_PASSWORD="$(EPHEMERAL_KEY)" && \
+	$(BIN)/python manage.py migrate --noinput -v 0 && \
+	$(BIN)/python bench/browser_clicks.py --model-dir $(VAR)/bench-models/sam-vit-base-coherent \
+		--port $(BENCH_BROWSER_PORT) $(BENCH_BROWSER_ARGS)
 
 clean:
 	rm -rf $(VAR)/test .pytest_cache .mypy_cache .ruff_cache

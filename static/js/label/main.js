@@ -13,12 +13,14 @@
 //   messages.js   the socket's hello, replies and pushes
 //   commands.js   keyboard shortcuts, buttons, the pointer
 //   picking.js    which saved mask lies under the pointer (select, Alt+click cycling)
+//   perf.js       click-to-paint timing (window.__anymaskPerf)
 //   polygon.js    the polygon tool: a new mask, or added to / cut from the current one
 //   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
 import { createMessages } from "./messages.js";
+import { createPerf } from "./perf.js";
 import { createOutlineEdit } from "./outline_edit.js";
 import { createPolygon } from "./polygon.js";
 import { createPrompting } from "./prompting.js";
@@ -35,6 +37,9 @@ const info = root.dataset;
 const changelog = attachChangelog(document.getElementById("history"));
 const state = createState(info);
 const viewer = new Viewer(root.querySelector("#canvas"));
+const perf = createPerf();
+// Capture phase: the press is timed before any tool handles it.
+viewer.canvas.addEventListener("pointerdown", (event) => perf.pointerDown(event.timeStamp), { capture: true });
 
 // The list's and the candidates' buttons act through modules made below; the arrows
 // look them up when clicked, by which time every one exists.
@@ -52,11 +57,12 @@ const undo = createUndo(state, ui.refreshCurrent, {
 
 const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
 const socket = new LabelSocket(`${proto}//${window.location.host}${info.wsPath}`, {
+  onFrame: perf.frameArrived,
   onMessage: (message) => messages.onMessage(message),
   onState: (stateName, wait) => messages.onConnection(stateName, wait),
 });
 
-const prompting = createPrompting({ state, root, socket, undo, ui });
+const prompting = createPrompting({ state, root, socket, undo, ui, perf });
 const { requireAnnotate, clearHover } = prompting;
 const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });

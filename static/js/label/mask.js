@@ -1,22 +1,38 @@
 // A binary mask the user is working on: row-major bytes, one per pixel. Only the
 // mask being edited lives at this resolution; accepted masks stay as RLE and are
 // rasterised straight to display resolution (see overlay.js).
-import { decodeMask, encodeMask } from "./rle.js";
+//
+// A mask decoded from RLE knows its pixel count and bounding box from the runs, so
+// painting it and the page's area checks never scan it; a brush edit (stroke,
+// putRect) forgets both, and the next ask scans once. Code that writes `data`
+// itself does so before anything asks (a new Mask or a clone), or sets `known`
+// back to undefined.
+import { decodeMask, encodeMask, rleCounts, runsBounds } from "./rle.js";
 
 export class Mask {
   constructor(width, height, data = new Uint8Array(width * height)) {
     this.width = width;
     this.height = height;
     this.data = data;
+    this.known = undefined; // {area, x0, y0, x1, y1} | null (empty) | undefined (not worked out)
   }
 
   static fromRLE(rle) {
     const [height, width] = rle.size;
-    return new Mask(width, height, decodeMask(rle));
+    const mask = new Mask(width, height, decodeMask(rle));
+    mask.known = runsBounds(rleCounts(rle), height);
+    return mask;
   }
 
   clone() {
+    // Bounds not carried over: callers write a clone's bytes directly (rasterise.js).
     return new Mask(this.width, this.height, this.data.slice());
+  }
+
+  /** Pixel count and bounding box {area, x0, y0, x1, y1} (ends exclusive); null if empty. */
+  bounds() {
+    if (this.known === undefined) this.known = scanBounds(this.data, this.width, this.height);
+    return this.known;
   }
 
   /** Nearest-neighbour resize: previews come downscaled, edits and saves are full size. */
@@ -40,9 +56,8 @@ export class Mask {
   }
 
   area() {
-    let n = 0;
-    for (let i = 0; i < this.data.length; i += 1) n += this.data[i];
-    return n;
+    const b = this.bounds();
+    return b ? b.area : 0;
   }
 
   /** Clip a rectangle to the mask; null when nothing is left. */
@@ -65,6 +80,7 @@ export class Mask {
   }
 
   putRect(r, bytes) {
+    this.known = undefined;
     for (let y = 0; y < r.h; y += 1) {
       this.data.set(bytes.subarray(y * r.w, (y + 1) * r.w), (r.y + y) * this.width + r.x);
     }
@@ -75,6 +91,7 @@ export class Mask {
     const r = this.clip(Math.min(ax, bx) - radius, Math.min(ay, by) - radius,
       Math.max(ax, bx) + radius + 1, Math.max(ay, by) + radius + 1);
     if (!r) return;
+    this.known = undefined;
     const dx = bx - ax;
     const dy = by - ay;
     const len2 = dx * dx + dy * dy;
@@ -93,4 +110,28 @@ export class Mask {
       }
     }
   }
+}
+
+function scanBounds(data, width, height) {
+  let area = 0;
+  let x0 = width; let y0 = height; let x1 = 0; let y1 = 0;
+  for (let y = 0; y < height; y += 1) {
+    const row = y * width;
+    let first = -1;
+    let last = -1;
+    for (let x = 0; x < width; x += 1) {
+      if (data[row + x]) {
+        area += 1;
+        if (first < 0) first = x;
+        last = x;
+      }
+    }
+    if (first >= 0) {
+      if (first < x0) x0 = first;
+      if (last + 1 > x1) x1 = last + 1;
+      if (y < y0) y0 = y;
+      y1 = y + 1;
+    }
+  }
+  return area ? { area, x0, y0, x1, y1 } : null;
 }

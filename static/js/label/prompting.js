@@ -3,6 +3,7 @@
 // waiting for the image's embedding, and the hover preview. Prompt steps are undoable
 // (undo.js); what the server answers comes in through onMasks / onPending /
 // onHoverReply, called by messages.js.
+import { Candidate } from "./candidates.js";
 import { Mask } from "./mask.js";
 import { overlayFromMask } from "./overlay.js";
 import { HOVER_SETTING, clampX, clampY, inside, newCurrent, round1, writeSetting } from "./state.js";
@@ -17,9 +18,10 @@ const HOVER_LOST_MS = 2000;
 /**
  * @param {{state: object, root: HTMLElement, socket: import("./socket.js").LabelSocket,
  *   undo: ReturnType<import("./undo.js").createUndo>,
- *   ui: ReturnType<import("./rendering.js").createRendering>}} page
+ *   ui: ReturnType<import("./rendering.js").createRendering>,
+ *   perf: ReturnType<import("./perf.js").createPerf>}} page
  */
-export function createPrompting({ state, root, socket, undo, ui }) {
+export function createPrompting({ state, root, socket, undo, ui, perf }) {
   const $ = (selector) => root.querySelector(selector);
 
   /** True if this user may draw masks; otherwise says why not. */
@@ -73,6 +75,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     };
     if (c.box) message.box = c.box;
     const seq = socket.send(message);
+    perf.sent(seq);
     state.promptSeq = seq;
     if (seq === null) {
       ui.say("Offline: the mask will be computed when the connection is back.", "warn");
@@ -87,9 +90,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     state.awaitingEmbedding = false;
     ui.setBusy(false);
     const c = state.current;
-    c.candidates = reply.candidates.map((candidate) => ({
-      mask: Mask.fromRLE(candidate.rle), score: candidate.score, area: candidate.area,
-    }));
+    c.candidates = reply.candidates.map((candidate) => new Candidate(candidate));
     c.chosen = 0;
     c.edited = null;
     c.fromServer = true;
@@ -97,6 +98,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     if (!c.candidates.length) ui.say("The model found no mask there; try another point.", "warn");
     else ui.say("");
     ui.refreshCurrent();
+    perf.painted(reply.seq, state.currentOverlay ? state.currentOverlay.pixels : 0);
   }
 
   function onPending(reply) {

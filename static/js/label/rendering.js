@@ -5,7 +5,7 @@
 // the embedding status, overlay caches); what a click in the list or on a candidate
 // does is the caller's, passed in as `on`.
 import { renderAnnotationList, colourOf } from "./annotations.js";
-import { overlayFromMask, overlayFromRLE } from "./overlay.js";
+import { OverlaySurface, overlayFromMask, overlayFromRLE } from "./overlay.js";
 import { currentMask, isDrawn } from "./state.js";
 
 const CURRENT_COLOUR = "#ffd400";
@@ -24,13 +24,16 @@ const EMBEDDING_TEXT = {
 export function createRendering({ state, root, viewer }, on) {
   const $ = (selector) => root.querySelector(selector);
   let sayTimer = 0;
+  const currentSurface = new OverlaySurface(); // redrawn on every reply and stroke
+  const thumbnails = []; // one canvas per candidate slot, kept across replies
+  const shown = []; // the candidate each of those canvases shows, so it is drawn once
 
   /** Redraw everything that shows the mask being made. */
   function refreshCurrent() {
     const mask = currentMask(state);
     const c = state.current;
     state.currentOverlay = mask
-      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff")
+      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff", currentSurface)
       : null;
     viewer.marks.points = c ? c.points : [];
     viewer.marks.labels = c ? c.labels : [];
@@ -134,9 +137,12 @@ export function createRendering({ state, root, viewer }, on) {
       button.className = "candidate";
       button.setAttribute("aria-pressed", String(i === c.chosen && !c.edited));
       button.title = `Candidate ${i + 1} (key ${i + 1})`;
-      button.append(thumbnail(candidate.mask));
+      thumbnails[i] ||= document.createElement("canvas");
+      if (shown[i] !== candidate) candidate.thumbnail(thumbnails[i]);
+      shown[i] = candidate;
+      button.append(thumbnails[i]);
       const label = document.createElement("span");
-      const empty = !candidate.mask.area();
+      const empty = !candidate.pixels;
       label.textContent = empty ? `${i + 1} · empty` : `${i + 1} · ${candidate.score.toFixed(2)}`;
       if (empty) {
         button.classList.add("empty");
@@ -220,23 +226,4 @@ export function createRendering({ state, root, viewer }, on) {
     refreshCurrent, renderLayers, renderList, select, setHovered, renderCategory,
     setBusy, showPresence, setEmbedding, showConnection, say,
   };
-}
-
-/** A candidate's thumbnail: the mask in yellow on slate, at most 64 px a side. */
-function thumbnail(mask) {
-  const side = 64;
-  const s = side / Math.max(mask.width, mask.height);
-  const w = Math.max(1, Math.round(mask.width * s));
-  const h = Math.max(1, Math.round(mask.height * s));
-  const small = mask.width > w ? mask.resized(w, h) : mask;
-  const canvas = document.createElement("canvas");
-  canvas.width = small.width;
-  canvas.height = small.height;
-  const image = new ImageData(small.width, small.height);
-  for (let i = 0; i < small.data.length; i += 1) {
-    const on = small.data[i];
-    image.data.set(on ? [255, 212, 0, 255] : [40, 48, 62, 255], i * 4);
-  }
-  canvas.getContext("2d").putImageData(image, 0, 0);
-  return canvas;
 }

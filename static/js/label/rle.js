@@ -6,28 +6,35 @@
 // sign bit in the last group), stores counts from the third on as a delta from
 // the count two back, and offsets every group by 48 so it is printable ASCII.
 
-/** Decode a COCO compressed counts string into an array of run lengths. */
+// 32 ** k for the groups of one number: a count can need 35 bits (7 groups), past
+// JS's 32-bit shifts, so groups are scaled by multiplying.
+const GROUP = [1, 32, 1024, 32768, 1048576, 33554432, 1073741824, 34359738368];
+
+/**
+ * Decode a COCO compressed counts string into run lengths, as a typed array (every
+ * count takes at least one character, so text.length bounds how many there are).
+ */
 export function countsFromString(text) {
-  const counts = [];
+  const counts = new Float64Array(text.length);
+  let n = 0;
   let p = 0;
   while (p < text.length) {
     let x = 0;
     let k = 0;
-    let more = true;
-    while (more) {
-      if (p >= text.length) throw new Error("truncated RLE string");
-      const c = text.charCodeAt(p) - 48;
-      // Multiply rather than shift: a count can need 35 bits, past JS's 32-bit ops.
-      x += (c & 0x1f) * 2 ** (5 * k);
-      more = (c & 0x20) !== 0;
+    let c = 0x20;
+    while (c & 0x20) {
+      if (p >= text.length || k >= GROUP.length) throw new Error("truncated or malformed RLE string");
+      c = text.charCodeAt(p) - 48;
+      x += (c & 0x1f) * GROUP[k];
       p += 1;
       k += 1;
-      if (!more && (c & 0x10)) x -= 2 ** (5 * k);
     }
-    if (counts.length > 2) x += counts[counts.length - 2];
-    counts.push(x);
+    if (c & 0x10) x -= GROUP[k] || 2 ** (5 * k); // sign bit of the last group
+    if (n > 2) x += counts[n - 2];
+    counts[n] = x;
+    n += 1;
   }
-  return counts;
+  return counts.subarray(0, n);
 }
 
 /** Encode run lengths as a COCO compressed counts string. */
@@ -95,12 +102,62 @@ export function encodeMask(data, width, height) {
   return { size: [height, width], counts: countsToString(counts) };
 }
 
-/** COCO RLE object → row-major 0/1 bytes of its full size. */
+/**
+ * Pixel count and bounding box of a mask straight from its run lengths (column-major,
+ * `height` rows): {area, x0, y0, x1, y1} with exclusive ends, or null when empty.
+ */
+export function runsBounds(counts, height) {
+  let area = 0;
+  let x0 = Infinity; let y0 = Infinity; let x1 = -1; let y1 = -1;
+  let pos = 0;
+  for (let i = 0; i < counts.length; i += 1) {
+    const n = counts[i];
+    if (i & 1 && n > 0) {
+      area += n;
+      const first = Math.floor(pos / height);
+      const last = Math.floor((pos + n - 1) / height);
+      if (first < x0) x0 = first;
+      if (last + 1 > x1) x1 = last + 1;
+      if (last > first) {
+        // It wraps into the next column: from its top to the bottom of the first
+        // column, then from row 0 on, so it spans every row.
+        y0 = 0;
+        y1 = height;
+      } else {
+        const top = pos - first * height;
+        if (top < y0) y0 = top;
+        if (top + n > y1) y1 = top + n;
+      }
+    }
+    pos += n;
+  }
+  return area ? { area, x0, y0, x1, y1 } : null;
+}
+
+/**
+ * COCO RLE object → row-major 0/1 bytes of its full size. One pass over the runs
+ * writing only foreground bytes, with no callback per run: this is on the path from
+ * a `masks` reply to the painted candidate.
+ */
 export function decodeMask(rle) {
   const [height, width] = rle.size;
-  const data = new Uint8Array(width * height);
-  forEachRun(rleCounts(rle), height, (x, y0, y1) => {
-    for (let y = y0; y < y1; y += 1) data[y * width + x] = 1;
-  });
+  const total = width * height;
+  const data = new Uint8Array(total);
+  const counts = rleCounts(rle);
+  let pos = 0;
+  for (let i = 0; i < counts.length && pos < total; i += 1) {
+    const n = counts[i];
+    if (i & 1) {
+      const end = Math.min(total, pos + n);
+      let x = Math.floor(pos / height);
+      let y = pos - x * height;
+      for (let p = pos; p < end; p += 1) {
+        data[y * width + x] = 1;
+        y += 1;
+        if (y === height) { y = 0; x += 1; }
+      }
+    }
+    pos += n;
+  }
   return data;
 }

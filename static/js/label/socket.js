@@ -9,13 +9,15 @@ const PING_MS = 20000;
 export class LabelSocket {
   /**
    * @param {string} url ws(s) URL of the image's socket
-   * @param {{onMessage: Function, onState: Function}} handlers onState gets
+   * @param {{onMessage: Function, onState: Function, onFrame?: Function}} handlers
+   *   onFrame is called as a frame arrives, before it is parsed; onState gets
    *   "connecting" | "open" | "closed" | "unavailable" (the server said: retry
    *   later) | "refused", and the retry delay in ms.
    */
-  constructor(url, { onMessage, onState }) {
+  constructor(url, { onMessage, onState, onFrame = () => {} }) {
     this.url = url;
     this.onMessage = onMessage;
+    this.onFrame = onFrame;
     this.onState = onState;
     this.seq = 0;
     this.ws = null;
@@ -38,6 +40,7 @@ export class LabelSocket {
       this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
     });
     ws.addEventListener("message", (event) => {
+      this.onFrame();
       let message;
       try {
         message = JSON.parse(event.data);

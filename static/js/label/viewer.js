@@ -16,7 +16,7 @@ export class Viewer {
     this.scale = 1;
     this.ox = 0; // screen offset of the image origin, CSS pixels
     this.oy = 0;
-    this.layers = []; // [{overlay, alpha, outline}] drawn in order
+    this.layers = []; // [{overlay, alpha, outline}] drawn in order (overlay.js)
     this.marks = { points: [], labels: [], box: null, drag: null, cursor: null };
     // Extra marks drawn last, in screen space: (ctx, viewer) => void (polygon.js,
     // outline_edit.js), so a tool draws its own shapes without growing this file.
@@ -113,15 +113,16 @@ export class Viewer {
     for (const layer of this.layers) {
       const o = layer.overlay;
       ctx.globalAlpha = layer.alpha;
-      ctx.drawImage(o.fill, o.x, o.y, o.w, o.h);
+      // (sx, sy, sw, sh): the part of the overlay's canvases it occupies.
+      ctx.drawImage(o.fill, o.sx, o.sy, o.sw, o.sh, o.x, o.y, o.w, o.h);
       if (layer.outline) {
         ctx.globalAlpha = 1;
-        ctx.drawImage(o.edge, o.x, o.y, o.w, o.h);
+        ctx.drawImage(o.edge, o.sx, o.sy, o.sw, o.sh, o.x, o.y, o.w, o.h);
         if (layer.highlight) {
           // A selected mask gets its outline thickened by drawing it offset.
           const d = 1.5 / this.scale;
           for (const [ex, ey] of [[d, 0], [-d, 0], [0, d], [0, -d]]) {
-            ctx.drawImage(o.edge, o.x + ex, o.y + ey, o.w, o.h);
+            ctx.drawImage(o.edge, o.sx, o.sy, o.sw, o.sh, o.x + ex, o.y + ey, o.w, o.h);
           }
         }
       }

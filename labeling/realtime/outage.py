@@ -25,7 +25,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from labeling.realtime.protocol import CLOSE_RETRY
+from labeling.realtime import shutdown
+from labeling.realtime.protocol import CLOSE_RESTARTING, CLOSE_RETRY
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ class LayerOutage:
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         self.accepted = True
+        shutdown.track(self)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        shutdown.forget(self)
+        await super().websocket_disconnect(message)  # type: ignore[misc]
+
+    async def close_for_restart(self) -> None:
+        """This process is stopping (labeling/realtime/shutdown.py): close with 4012
+        so the page reconnects at once, to another node."""
+        if not getattr(self, "closed", False):
+            self.closed = True
+            await self.close(code=CLOSE_RESTARTING)  # type: ignore[attr-defined]
 
     async def left(self, code: int) -> None:
         """Let go of what the socket holds (rows, tasks); never raises a layer error."""

@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from labeling.body_limit import BodySizeLimit  # noqa: E402
+from labeling.log_context import ContextIds  # noqa: E402
 from labeling.realtime.origin import SameOriginValidator  # noqa: E402
 from labeling.request_gate import RequestGate  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
@@ -45,7 +46,8 @@ http_app = BodySizeLimit(
 
 websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
-router = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+# Outermost: every log line while serving a request or socket carries its id.
+router = ContextIds(ProtocolTypeRouter({"http": http_app, "websocket": websocket_app}))
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -480,12 +480,28 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REFERRER_POLICY = "same-origin"
 
+# json: one JSON object a line (for a log collector); text: the message, prefixed
+# with its request or socket id. Both carry the ids (labeling/log_context.py).
+ANYMASK_LOG_FORMAT = env_str("ANYMASK_LOG_FORMAT", "text").lower()
+if ANYMASK_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"ANYMASK_LOG_FORMAT must be json or text, got {ANYMASK_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"quiet_forbidden": {"()": "labeling.log_filters.QuietForbidden"}},
+    "filters": {
+        "quiet_forbidden": {"()": "labeling.log_filters.QuietForbidden"},
+        "context_ids": {"()": "labeling.log_filters.WithContextIds"},
+    },
+    "formatters": {
+        "json": {"()": "labeling.log_format.JsonLines"},
+        "text": {"()": "labeling.log_format.TextWithIds"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["quiet_forbidden"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["quiet_forbidden", "context_ids"],
+            "formatter": ANYMASK_LOG_FORMAT,
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

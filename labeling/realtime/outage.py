@@ -40,8 +40,16 @@ class LayerOutage:
     """Mixin for a Channels websocket consumer (first in the bases)."""
 
     accepted = False
+    close_code: int | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            if self.accepted:
+                logger.info("socket closed: code %s", self.close_code)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
         except LAYER_ERRORS as error:
@@ -66,9 +74,13 @@ class LayerOutage:
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         self.accepted = True
         shutdown.track(self)
+        # With the socket id (labeling/log_context.py): this and every later line of
+        # this socket can be followed through the log.
+        logger.info("socket open: %s", self.scope.get("path", "?"))  # type: ignore[attr-defined]
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         shutdown.forget(self)
+        self.close_code = message.get("code")
         await super().websocket_disconnect(message)  # type: ignore[misc]
 
     async def close_for_restart(self) -> None:

@@ -484,7 +484,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 # with its request or socket id. Both carry the ids (labeling/log_context.py).
 ANYMASK_LOG_FORMAT = env_str("ANYMASK_LOG_FORMAT", "text").lower()
 if ANYMASK_LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"ANYMASK_LOG_FORMAT must be json or text, got {ANYMASK_LOG_FORMAT!r}")
+    raise ImproperlyConfigured(
+        f"ANYMASK_LOG_FORMAT must be json or text, got {ANYMASK_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

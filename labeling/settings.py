@@ -480,6 +480,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Bearer token for /metrics; without one, only loopback clients get the figures.
+ANYMASK_METRICS_TOKEN = env_str("ANYMASK_METRICS_TOKEN")
+
 # json: one JSON object a line (for a log collector); text: the message, prefixed
 # with its request or socket id. Both carry the ids (labeling/log_context.py).
 ANYMASK_LOG_FORMAT = env_str("ANYMASK_LOG_FORMAT", "text").lower()

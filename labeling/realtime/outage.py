@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from labeling import metrics
 from labeling.realtime import shutdown
 from labeling.realtime.protocol import CLOSE_RESTARTING, CLOSE_RETRY
 
@@ -40,6 +41,7 @@ class LayerOutage:
     """Mixin for a Channels websocket consumer (first in the bases)."""
 
     accepted = False
+    socket_kind = "other"  # the open-sockets gauge's label
     close_code: int | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -47,6 +49,7 @@ class LayerOutage:
             await self._serve(scope, receive, send)
         finally:
             if self.accepted:
+                metrics.OPEN_SOCKETS.labels(self.socket_kind).dec()
                 logger.info("socket closed: code %s", self.close_code)
 
     async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
@@ -73,6 +76,7 @@ class LayerOutage:
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         self.accepted = True
+        metrics.OPEN_SOCKETS.labels(self.socket_kind).inc()
         shutdown.track(self)
         # With the socket id (labeling/log_context.py): this and every later line of
         # this socket can be followed through the log.

@@ -158,3 +158,23 @@ def test_metrics_without_a_token_answer_loopback_clients(tmp_path: Path) -> None
         assert sample(body.decode(), "anymask_http_requests_total", method="GET", status="200")
     finally:
         server.stop()
+
+
+def test_each_job_s_duration_is_recorded_by_kind_and_outcome(tmp_path: Path) -> None:
+    """Celery's task signals time every job; here in this process (a worker's own
+    samples land in the same folder, and /metrics sums them)."""
+    from labeling import metrics
+    from labeling.tasks import compute_embedding
+
+    def count() -> float:
+        text = metrics.exposition().decode()
+        found = sample(
+            text, "anymask_job_duration_seconds_count", kind="compute_embedding", outcome="ok"
+        )
+        return found or 0.0
+
+    before = count()
+    # An image that has vanished: the job ends at once, successfully (tasks tolerate it).
+    result = compute_embedding.apply(args=[987_654_321])
+    assert result.successful(), result.traceback
+    assert count() == before + 1

@@ -292,6 +292,9 @@ ANYMASK_EMBEDDING_SWEEP_SECONDS = env_int("ANYMASK_EMBEDDING_SWEEP_SECONDS", 30,
 # A pending image whose task is this overdue, with nothing waiting in the embeddings
 # queue and no lease, lost its task (a broker restarted without persistence): re-queued.
 ANYMASK_EMBEDDING_REQUEUE_SECONDS = env_int("ANYMASK_EMBEDDING_REQUEUE_SECONDS", 120, minimum=1)
+# Images an embeddings worker encodes together (labeling/jobs/embedding_batch.py):
+# 0 picks 8 on a CUDA device and 1 (no batching) on a CPU, which one image saturates.
+ANYMASK_EMBED_BATCH = env_int("ANYMASK_EMBED_BATCH", 0, minimum=0)
 # For tests only: each encode sleeps this long first, so a test can kill a worker
 # mid-encode deterministically. Never set it in production.
 ANYMASK_TEST_ENCODE_DELAY_MS = env_int("ANYMASK_TEST_ENCODE_DELAY_MS", 0, minimum=0)

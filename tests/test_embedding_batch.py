@@ -98,6 +98,7 @@ def test_a_batch_of_three_stores_what_one_at_a_time_would(project: Project) -> N
 def test_one_bad_image_in_a_batch_fails_alone(project: Project) -> None:
     good = add(project, 0)
     bad = add(project, 1)
+    assert bad.file.name is not None
     bad.file.storage.delete(bad.file.name)
     bad.file.storage.save(bad.file.name, ContentFile(b"not an image at all"))
     other = add(project, 2)

@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
@@ -178,3 +179,20 @@ def test_each_job_s_duration_is_recorded_by_kind_and_outcome(tmp_path: Path) -> 
     result = compute_embedding.apply(args=[987_654_321])
     assert result.successful(), result.traceback
     assert count() == before + 1
+
+
+def test_queue_depth_is_read_from_the_broker_at_scrape_time(
+    settings: Any, embedding_queue: str
+) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("the embedded broker has no queue depth to report (REDIS_URL unset)")
+    from labeling import metrics
+    from labeling.queueing import COMPUTE_EMBEDDING, enqueue
+
+    def depth() -> float | None:
+        return sample(metrics.exposition().decode(), "anymask_queue_depth", queue=embedding_queue)
+
+    assert depth() == 0
+    enqueue(COMPUTE_EMBEDDING, 987_654_321)
+    enqueue(COMPUTE_EMBEDDING, 987_654_322)
+    assert depth() == 2

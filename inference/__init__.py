@@ -29,7 +29,13 @@ from .prompts import MAX_POINTS, Prompt
 from .specs import SPECS, ModelSpec, canonical_spec, get_spec, resolve_spec
 
 if TYPE_CHECKING:
-    from .automatic import AutoMask, generate_automatic_masks
+    from .automatic import (
+        AutoMask,
+        AutoMaskRun,
+        FilterCounts,
+        find_automatic_masks,
+        generate_automatic_masks,
+    )
     from .candidates import Candidate, Decoded, EncodedMask
     from .embedding import Embedding, embedding_from_bytes, embedding_to_bytes
     from .loading import clear_model_cache, fetch_model, load_model, loaded_models, pick_device
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AutoMask": "automatic",
+    "AutoMaskRun": "automatic",
+    "FilterCounts": "automatic",
+    "find_automatic_masks": "automatic",
     "generate_automatic_masks": "automatic",
     "Embedding": "embedding",
     "embedding_from_bytes": "embedding",
@@ -59,12 +68,14 @@ __all__ = [
     "MAX_POINTS",
     "SPECS",
     "AutoMask",
+    "AutoMaskRun",
     "Candidate",
     "Decoded",
     "DeviceOutOfMemoryError",
     "Embedding",
     "EmbeddingError",
     "EncodedMask",
+    "FilterCounts",
     "ImageError",
     "InferenceError",
     "ModelInfo",
@@ -78,6 +89,7 @@ __all__ = [
     "embedding_from_bytes",
     "embedding_to_bytes",
     "fetch_model",
+    "find_automatic_masks",
     "generate_automatic_masks",
     "get_spec",
     "load_model",

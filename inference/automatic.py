@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +70,36 @@ class AutoMask:
 
 
 @dataclass
+class FilterCounts:
+    """How many candidates each stage removed, so a run that keeps nothing can say why.
+
+    candidates: masks decoded (3 per click); below_iou: removed by predicted IoU;
+    unstable: by stability score; empty: masks with no pixel; duplicates: by box NMS
+    (both passes); too_small: by the minimum area after clean-up; kept: what is left.
+    The thresholds used are kept beside them, for the message.
+    """
+
+    pred_iou_thresh: float
+    stability_score_thresh: float
+    min_region_area: int
+    candidates: int = 0
+    below_iou: int = 0
+    unstable: int = 0
+    empty: int = 0
+    duplicates: int = 0
+    too_small: int = 0
+    kept: int = 0
+
+
+@dataclass(frozen=True)
+class AutoMaskRun:
+    """What `find_automatic_masks` returns: the masks and what each filter removed."""
+
+    masks: list[AutoMask]
+    counts: FilterCounts
+
+
+@dataclass
 class _Found:
     rle: dict
     box: list[float]  # x0, y0, x1, y1 (pixel edges)
@@ -85,6 +116,14 @@ def point_grid(points_per_side: int, height: int, width: int) -> np.ndarray:
 
 
 def generate_automatic_masks(
+    model: SegmentationModel, embedding: Embedding, **options: Any
+) -> list[AutoMask]:
+    """Every object mask the model finds in the image, best predicted IoU first (the
+    masks of `find_automatic_masks`, which takes the same options)."""
+    return find_automatic_masks(model, embedding, **options).masks
+
+
+def find_automatic_masks(
     model: SegmentationModel,
     embedding: Embedding,
     *,
@@ -96,8 +135,9 @@ def generate_automatic_masks(
     box_nms_thresh: float = 0.7,
     min_region_area: int = 100,
     on_progress: Callable[[int, int], None] | None = None,
-) -> list[AutoMask]:
-    """Every object mask the model finds in the image, best predicted IoU first.
+) -> AutoMaskRun:
+    """Every object mask the model finds in the image, best predicted IoU first, with
+    how many candidates each filter removed.
 
     `on_progress(done, total)` is called after each batch of clicks (for task
     progress bars). Raises ValueError for out-of-range settings.
@@ -114,22 +154,26 @@ def generate_automatic_masks(
     height, width = embedding.original_size
     points = point_grid(points_per_side, height, width)
     found: list[_Found] = []
+    counts = FilterCounts(pred_iou_thresh, stability_score_thresh, min_region_area)
     total = len(points)
     for start in range(0, total, points_per_batch):
         batch = points[start : start + points_per_batch]
         found.extend(
             _decode_batch(
                 model, embedding, batch, pred_iou_thresh,
-                stability_score_thresh, stability_score_offset,
+                stability_score_thresh, stability_score_offset, counts,
             )
         )  # fmt: skip
         if on_progress is not None:
             on_progress(min(start + points_per_batch, total), total)
+    before = len(found)
     found = _nms(found, [f.score for f in found], box_nms_thresh)
+    counts.duplicates = before - len(found)
     if min_region_area > 0:
-        found = _clean_regions(found, min_region_area, box_nms_thresh)
+        found = _clean_regions(found, min_region_area, box_nms_thresh, counts)
     found.sort(key=lambda f: f.score, reverse=True)
-    return [
+    counts.kept = len(found)
+    masks = [
         AutoMask(
             rle=item.rle,
             score=item.score,
@@ -140,6 +184,7 @@ def generate_automatic_masks(
         )
         for item in found
     ]
+    return AutoMaskRun(masks, counts)
 
 
 def _decode_batch(
@@ -149,12 +194,15 @@ def _decode_batch(
     pred_iou_thresh: float,
     stability_thresh: float,
     stability_offset: float,
+    counts: FilterCounts,
 ) -> list[_Found]:
     """Decode B clicks (B, 2) -> the candidates that pass both filters, as RLE."""
     low_res, iou = model.decode_points_batch(embedding, points, multimask=True)
     per_point = low_res.shape[1]
     low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float()  # (B*3, h, w), (B*3,)
     candidates = torch.nonzero(iou > pred_iou_thresh).flatten().tolist()
+    counts.candidates += int(iou.shape[0])
+    counts.below_iou += int(iou.shape[0]) - len(candidates)
     # Image-sized float logits are big (48 MB each for 12 Mpx): upscale a few at a time.
     height, width = embedding.original_size
     chunk = max(1, UPSCALE_BUDGET_PIXELS // (height * width))
@@ -164,13 +212,15 @@ def _decode_batch(
         logits = model.upscale_logits(embedding, low_res[indices])  # (k, H, W)
         stability = stability_score(logits, 0.0, stability_offset).tolist()
         stable = [i for i, value in enumerate(stability) if value > stability_thresh]
+        counts.unstable += len(indices) - len(stable)
         if not stable:
             continue
         masks = logits_to_masks(logits[stable])
         for mask, row in zip(masks, stable, strict=True):
             x, y, w, h = mask_bbox(mask)
             if w == 0:
-                continue  # empty mask
+                counts.empty += 1
+                continue
             index = indices[row]
             px, py = points[index // per_point]
             found.append(
@@ -193,7 +243,9 @@ def _nms(found: list[_Found], scores: list[float], threshold: float) -> list[_Fo
     return [found[i] for i in kept.tolist()]
 
 
-def _clean_regions(found: list[_Found], min_area: int, nms_thresh: float) -> list[_Found]:
+def _clean_regions(
+    found: list[_Found], min_area: int, nms_thresh: float, counts: FilterCounts
+) -> list[_Found]:
     """Fill small holes, drop small islands; prefer untouched masks in a second NMS."""
     cleaned: list[_Found] = []
     untouched: list[float] = []
@@ -202,6 +254,7 @@ def _clean_regions(found: list[_Found], min_area: int, nms_thresh: float) -> lis
         mask, filled = remove_small_regions(mask, min_area, "holes")
         mask, trimmed = remove_small_regions(mask, min_area, "islands")
         if mask_area(mask) < min_area:
+            counts.too_small += 1
             continue
         if filled or trimmed:
             x, y, w, h = mask_bbox(mask)
@@ -209,4 +262,6 @@ def _clean_regions(found: list[_Found], min_area: int, nms_thresh: float) -> lis
             item = _Found(rle_encode(mask), box, item.score, item.stability, item.point)
         cleaned.append(item)
         untouched.append(0.0 if (filled or trimmed) else 1.0)
-    return _nms(cleaned, untouched, nms_thresh)
+    kept = _nms(cleaned, untouched, nms_thresh)
+    counts.duplicates += len(cleaned) - len(kept)
+    return kept

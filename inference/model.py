@@ -229,6 +229,35 @@ class SegmentationModel(abc.ABC):
             sparse, _ = self.network.prompt_encoder(coords_t, labels, None, None)
             return self._decoder(prepared, sparse[0], None, multimask)
 
+    def decode_clicks_batch(
+        self,
+        embedding: Embedding,
+        points: np.ndarray,
+        labels: np.ndarray,
+        mask_logits: torch.Tensor | None,
+        multimask: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """B prompts of k clicks each, with optional previous masks, at once (the
+        evaluator's simulated annotators, one per object of the image).
+
+        points: (B, k, 2) x, y in original-image pixels; labels: (B, k) 1 / 0;
+        mask_logits: (B, 1, 256, 256) on any device, or None. Returns low-res logits
+        (B, m, 256, 256) and predicted IoU (B, m) on the device, m = 3 if multimask.
+        """
+        points = np.asarray(points, np.float32)
+        coords = to_model_coords(
+            points.reshape(-1, 2), embedding.original_size, embedding.input_size
+        ).reshape(points.shape)
+        prepared = self.prepare(embedding)
+        with torch.inference_mode():
+            coords_t = torch.from_numpy(coords).to(self.device)[:, None]  # (B, 1, k, 2)
+            labels_t = torch.from_numpy(np.asarray(labels, np.int64)).to(self.device)[:, None]
+            masks = None if mask_logits is None else mask_logits.to(self.device, self.dtype)
+            sparse, dense = self.network.prompt_encoder(coords_t, labels_t, None, masks)
+            return self._decoder(
+                prepared, sparse[:, 0], dense if masks is not None else None, multimask
+            )
+
     def upscale_logits(self, embedding: Embedding, low_res: torch.Tensor) -> torch.Tensor:
         """(K, 256, 256) low-res logits -> (K, H, W) float32 logits at the image size.
 

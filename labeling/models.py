@@ -41,6 +41,9 @@ class Project(models.Model):
     proposal_min_iou = models.FloatField(default=0.88)
     proposal_min_stability = models.FloatField(default=0.95)
     proposal_min_area = models.PositiveIntegerField(default=100)
+    # Concept prompts (SAM 3, labeling/services/concepts.py): off until an admin turns
+    # them on, since the model is 3.4 GB and runs on the `concepts` workers.
+    concepts_enabled = models.BooleanField(default=False)
     # The fine-tuned decoder every click, proposal and evaluation uses; null is the
     # base model. See labeling/model_versions.py.
     adopted_version = models.ForeignKey(
@@ -147,6 +150,9 @@ class Image(models.Model):
     # the image within minutes rather than after the broker's visibility timeout.
     embedding_lease_owner = models.CharField(max_length=200, blank=True)
     embedding_lease_expires = models.DateTimeField(null=True, blank=True)
+    # When its embedding last became ready: the project page's time left is worked
+    # out from the recent rate of these (labeling/services/embedding_progress.py).
+    embedded_at = models.DateTimeField(null=True, blank=True)
     # The work queue: who "next image" handed this image to, and when they last
     # worked on it (labeling/services/claims.py). Stale after ANYMASK_CLAIM_MINUTES.
     claimed_by = models.ForeignKey(
@@ -185,6 +191,8 @@ class Image(models.Model):
             models.Index(
                 fields=["project", "labeling_status", "embedding_status"], name="image_grid_counts"
             ),
+            # The recent embedding rate reads the latest finish times of one project.
+            models.Index(fields=["project", "embedded_at"], name="image_embedded_at"),
         ]
         ordering = ["id"]
 
@@ -206,6 +214,7 @@ class AnnotationSource(models.TextChoices):
     AUTO = "auto", "Automatic"
     IMPORT = "import", "Import"
     API = "api", "API"
+    CONCEPT = "concept", "Concept"
 
 
 class Annotation(models.Model):
@@ -243,6 +252,9 @@ class Annotation(models.Model):
     # The reviewer's word on this one mask (why it was rejected, say); shown next to
     # the mask to its annotator. Whole-image decisions keep theirs on the Image.
     review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
+    # Imported as the project's ground-truth set (a COCO import marked so): the masks
+    # the evaluator can judge models on (`evaluate --masks ground_truth`).
+    ground_truth = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -409,6 +421,8 @@ class CocoImport(Job):
     original_name = models.CharField(max_length=255)
     file = models.CharField(max_length=500)  # storage name of the uploaded JSON
     create_categories = models.BooleanField(default=False)
+    # The file is a ground-truth set: its masks are marked `Annotation.ground_truth`.
+    ground_truth = models.BooleanField(default=False)
     # Item-by-item problems ("annotations[3] (id 17): ..."); any one means nothing
     # was imported.
     errors = models.JSONField(default=list)
@@ -426,9 +440,66 @@ class ProposalJob(Job):
     image_ids = models.JSONField()
     proposals = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Where the running job is inside its current image: which image, and how many
+    # of that image's grid clicks are decoded (written at most twice a second).
+    current_image = models.CharField(max_length=255, blank=True)
+    points_done = models.PositiveIntegerField(default=0)
+    points_total = models.PositiveIntegerField(default=0)
+    # Why images got no proposals: [{"image": name, "reason": text}], the first
+    # EMPTY_NOTES_MAX of them (labeling/services/proposals.py), and how many in all.
+    empty_notes = models.JSONField(default=list, blank=True)
+    empty_images = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"proposals {self.pk} for {self.project}"
+
+
+class ConceptJob(Job):
+    """Find all: SAM 3 concept proposals for some images and categories of a project.
+    `counts` is proposals per category id (as a string key, JSON's)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="concept_jobs")
+    image_ids = models.JSONField()
+    category_ids = models.JSONField()
+    threshold = models.FloatField(default=0.5)
+    counts = models.JSONField(default=dict)
+    proposals = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"concepts {self.pk} for {self.project}"
+
+
+class ConceptQueryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class ConceptQuery(models.Model):
+    """One concept query of a labeling socket, between the socket and a `concepts`
+    worker: the socket writes it, the worker answers in `result` (or `error`) and
+    nudges the socket's channel. A newer query of the same socket marks the older
+    ones superseded, and the worker skips (or drops the answer of) a superseded one.
+    Rows are deleted once answered; the sweep removes abandoned ones."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=200)
+    request_id = models.PositiveIntegerField()
+    params = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=ConceptQueryStatus.choices, default=ConceptQueryStatus.QUEUED
+    )
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "status"], name="concept_query_channel")]
+
+    def __str__(self) -> str:
+        return f"concept query {self.request_id} of {self.channel}"
 
 
 class ApiToken(models.Model):
@@ -532,4 +603,5 @@ class ModelStatus(models.Model):
 
 
 # Defined in its own module to keep this one in bounds; imported here so Django finds it.
+from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
 from labeling.model_versions import ModelVersion  # noqa: E402, F401

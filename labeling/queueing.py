@@ -24,6 +24,9 @@ AUTO_SEGMENT = "labeling.tasks.auto_segment"
 RUN_PROPOSALS = "labeling.tasks.run_proposals"
 RUN_EXPORT = "labeling.tasks.run_export"
 RUN_IMPORT = "labeling.tasks.run_import"
+RUN_EVALUATION = "labeling.tasks.run_evaluation"
+CONCEPT_QUERY = "labeling.tasks.concept_query"
+RUN_CONCEPTS = "labeling.tasks.run_concepts"
 
 
 def queue_of(name: str) -> str:

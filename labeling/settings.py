@@ -283,6 +283,16 @@ ANYMASK_PROJECT_CREATORS = env_list("ANYMASK_PROJECT_CREATORS", [])
 # background), so the first click is as fast as the next.
 ANYMASK_WARM_START = env_bool("ANYMASK_WARM_START", True)
 
+# Concept prompts (SAM 3, labeling/jobs/concepts.py): the model (`sam3`, a hub id or a
+# local directory; empty turns the feature off everywhere), what a `concepts` worker
+# keeps of images' vision features (about 56 MB an image in bf16), and the bounds of
+# one query. A socket query not answered within the timeout is told so.
+ANYMASK_CONCEPT_MODEL = env_str("ANYMASK_CONCEPT_MODEL", "sam3")
+ANYMASK_CONCEPT_CACHE_MB = env_int("ANYMASK_CONCEPT_CACHE_MB", 1024, minimum=0)
+ANYMASK_CONCEPT_MAX_PHRASES = env_int("ANYMASK_CONCEPT_MAX_PHRASES", 4, minimum=1)
+ANYMASK_CONCEPT_MAX_INSTANCES = env_int("ANYMASK_CONCEPT_MAX_INSTANCES", 100, minimum=1)
+ANYMASK_CONCEPT_TIMEOUT_SECONDS = env_int("ANYMASK_CONCEPT_TIMEOUT_SECONDS", 120, minimum=1)
+
 # Embedding leases (labeling/jobs/embedding_lease.py): a worker encoding an image
 # renews its lease every third of this; a lease left to expire means the worker died,
 # and any worker's sweep (every ANYMASK_EMBEDDING_SWEEP_SECONDS) re-queues the image.
@@ -316,6 +326,9 @@ ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024,
 # Machine proposals prompt a grid of this many points per side (SAM's default, 32:
 # 1,024 prompts an image); fewer is faster and finds fewer small objects.
 ANYMASK_PROPOSAL_POINTS_PER_SIDE = env_int("ANYMASK_PROPOSAL_POINTS_PER_SIDE", 32, minimum=1)
+# The evaluator's click budget per object: 20 is the protocol every paper reports
+# NoC with; fewer makes a quick check (NoC then counts this budget for a failure).
+ANYMASK_EVALUATION_MAX_CLICKS = min(20, env_int("ANYMASK_EVALUATION_MAX_CLICKS", 20, minimum=1))
 
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).
@@ -331,6 +344,9 @@ ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
 ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+# Fine-tuned decoders (model versions) kept loaded per process, beside their base
+# model's encoder (a SAM decoder is ~16 MB in float32, ~8 MB in bfloat16).
+ANYMASK_MODEL_VERSION_CACHE_SIZE = env_int("ANYMASK_MODEL_VERSION_CACHE_SIZE", 4, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
 # Token bucket per connection: RATE messages a second sustained, BURST at once.
 ANYMASK_WS_RATE = env_int("ANYMASK_WS_RATE", 30, minimum=1)
@@ -451,12 +467,19 @@ else:
 CELERY_QUEUE_EMBEDDINGS = env_str("ANYMASK_QUEUE_EMBEDDINGS", "embeddings")
 CELERY_QUEUE_AUTOMATIC = env_str("ANYMASK_QUEUE_AUTOMATIC", "automatic")
 CELERY_QUEUE_DEFAULT = env_str("ANYMASK_QUEUE_DEFAULT", "default")
+# SAM 3 concept queries and Find all jobs: a GPU worker with memory for the model and
+# ANYMASK_CONCEPT_CACHE_MB of features.
+CELERY_QUEUE_CONCEPTS = env_str("ANYMASK_QUEUE_CONCEPTS", "concepts")
 ANYMASK_TASK_QUEUES = {
     "labeling.tasks.compute_embedding": CELERY_QUEUE_EMBEDDINGS,
     "labeling.tasks.auto_segment": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_proposals": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
+    # Decoder-only work on stored embeddings; a GPU worker can take it over.
+    "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
+    "labeling.tasks.concept_query": CELERY_QUEUE_CONCEPTS,
+    "labeling.tasks.run_concepts": CELERY_QUEUE_CONCEPTS,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

@@ -17,15 +17,17 @@ from django.conf import settings
 from labeling import queueing
 from labeling.jobs import (
     coco_import,
+    concepts,
     embedding,
     embedding_sweep,
+    evaluation,
     export,
     job_heartbeat,
     job_sweep,
     proposals,
 )
 from labeling.jobs.periodic import Periodic
-from labeling.models import CocoImport, Export, Image, ProposalJob
+from labeling.models import CocoImport, ConceptJob, EvaluationRun, Export, Image, ProposalJob
 
 MAX_RETRIES = 5
 
@@ -86,6 +88,26 @@ def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     with job_heartbeat.beating(ProposalJob, job_id):
         return proposals.perform_proposals(job_id)
+
+
+@shared_task(name=queueing.RUN_EVALUATION)
+def run_evaluation(run_id: int) -> str:
+    """A model-quality evaluation run (labeling/jobs/evaluation.py)."""
+    with job_heartbeat.beating(EvaluationRun, run_id):
+        return evaluation.perform_evaluation(run_id)
+
+
+@shared_task(name=queueing.CONCEPT_QUERY)
+def concept_query(query_id: int) -> str:
+    """One labeling socket's concept query (labeling/jobs/concepts.py)."""
+    return concepts.answer_query(query_id)
+
+
+@shared_task(name=queueing.RUN_CONCEPTS)
+def run_concepts(job_id: int) -> str:
+    """Find all: concept proposals for a job's images and categories."""
+    with job_heartbeat.beating(ConceptJob, job_id):
+        return concepts.perform_concepts(job_id)
 
 
 _sweepers: list[Periodic] = []

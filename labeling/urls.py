@@ -9,6 +9,7 @@ from labeling.forms import AdminLoginForm
 from labeling.views import (
     accounts,
     categories,
+    concepts,
     exports,
     health,
     images,
@@ -16,7 +17,9 @@ from labeling.views import (
     members,
     projects,
     proposals,
+    quality,
     review,
+    site,
     tokens,
     uploads,
 )
@@ -43,6 +46,7 @@ admin.site.login_form = AdminLoginForm
 project = "projects/<id:project_id>"
 
 urlpatterns = [
+    path("favicon.ico", site.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
@@ -102,8 +106,14 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
     path(f"{project}/review/", review.review_page, name="project-review"),
     path(f"{project}/proposals/", proposals.start, name="proposals-start"),
+    path(f"{project}/quality/", quality.quality, name="project-quality"),
+    path(f"{project}/quality/status.json", quality.quality_status, name="project-quality-status"),
+    path(f"{project}/quality/<id:run_id>/cancel", quality.quality_cancel, name="quality-cancel"),
     path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
     path(f"{project}/proposals/<id:job_id>/cancel", proposals.cancel, name="proposals-cancel"),
+    path(f"{project}/concepts/", concepts.start, name="concepts-start"),
+    path(f"{project}/concepts/enabled", concepts.toggle, name="concepts-toggle"),
+    path(f"{project}/concepts/<id:job_id>/cancel", concepts.cancel, name="concepts-cancel"),
     path(
         f"{project}/images/<id:image_id>/history.json",
         labeling.image_history_json,

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from inference.masks import rle_encode
+from labeling.evaluation_models import EvaluationRun
 from labeling.models import (
     Annotation,
     ApiToken,
@@ -66,6 +67,7 @@ class World:
     recategorised: Annotation  # version 2: a category change, to revert
     approved: Annotation  # version 2: a verdict, to revert
     deleted: int  # the id of a mask deleted at version 1, to restore
+    evaluation: EvaluationRun
 
 
 def build_world(project: Project, owner: Any, base: int) -> World:
@@ -93,9 +95,12 @@ def build_world(project: Project, owner: Any, base: int) -> World:
     do_update_annotation(image, recategorised.pk, owner, expected_version=1, category_id=None)
     do_update_annotation(image, approved.pk, owner, expected_version=1, status="approved")
     do_delete_annotation(image, deleted.pk, owner, expected_version=1)
+    evaluation = EvaluationRun.objects.create(
+        project=project, created_by=owner, spec="sam-vit-base", status=JobStatus.DONE
+    )
     return World(
         project, image, submitted, category, spare, annotation, export, invitation,
-        recategorised, approved, deleted.pk,
+        recategorised, approved, deleted.pk, evaluation,
     )  # fmt: skip
 
 
@@ -202,6 +207,16 @@ ENDPOINTS: dict[str, Endpoint] = {
     "invitation-revoke": Endpoint(
         "DELETE", lambda w: f"{p(w)}/invitations/{w.invitation.pk}", needs=frozenset({M}), ok=204
     ),
+    "evaluation-start": Endpoint(
+        "POST", lambda w: f"{p(w)}/evaluations", lambda w: {"split": "all"}, frozenset({M}), 202
+    ),
+    "evaluations": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations", needs=frozenset({Ability.VIEW_QUALITY})
+    ),
+    "evaluation": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations/{w.evaluation.pk}",
+        needs=frozenset({Ability.VIEW_QUALITY}),
+    ),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
@@ -271,7 +286,7 @@ FOREIGN_PATHS = [
     "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
     "annotation-approve", "annotation-comment", "annotation-delete", "annotation-revert-edit",
     "annotation-revert-verdict", "annotation-restore", "export",
-    "export-download", "export-delete", "invitation-resend", "invitation-revoke",
+    "export-download", "export-delete", "invitation-resend", "invitation-revoke", "evaluation",
 ]  # fmt: skip
 
 
@@ -289,7 +304,7 @@ def mixed(world: World, foreign: World) -> World:
     return World(
         world.project, foreign.image, foreign.submitted, foreign.category,
         foreign.spare_category, foreign.annotation, foreign.export, foreign.invitation,
-        foreign.recategorised, foreign.approved, foreign.deleted,
+        foreign.recategorised, foreign.approved, foreign.deleted, foreign.evaluation,
     )  # fmt: skip
 
 

@@ -287,6 +287,7 @@ def test_hello_describes_the_image_its_masks_and_the_user(
         "max_points": 64,
         "max_frame_bytes": 262144,
         "max_review_comment": 2000,
+        "max_polygon_vertices": 2000,
     }
     [annotation] = hello["annotations"]
     assert annotation["id"] == existing.pk

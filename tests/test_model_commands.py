@@ -65,7 +65,7 @@ def test_embed_missing_queues_pending_and_failed_images(
         embedding_status=EmbeddingStatus.FAILED, embedding_error="boom", embedding_attempts=3
     )
     Image.objects.filter(pk=images[2].pk).update(embedding_status=EmbeddingStatus.RUNNING)
-    assert "Queued 2 image(s)" in run("embed_missing")
+    assert "Queued 2 images" in run("embed_missing")
     queued = sorted(args[0] for _, args in drain_queue(embedding_queue))
     assert queued == [images[1].pk, images[3].pk]
     failed = Image.objects.get(pk=images[1].pk)
@@ -74,8 +74,8 @@ def test_embed_missing_queues_pending_and_failed_images(
         "",
         0,
     )
-    assert "Queued 3 image(s)" in run("embed_missing", include_running=True)
-    assert "Queued 0 image(s)" in run("embed_missing", project=personas.project.pk + 999)
+    assert "Queued 3 images" in run("embed_missing", include_running=True)
+    assert "Queued 0 images" in run("embed_missing", project=personas.project.pk + 999)
 
 
 def test_project_settings_offer_only_allowed_models(
@@ -106,7 +106,7 @@ def test_changing_the_model_resets_and_requeues_embeddings(
     response = client.post(
         url, {"name": "Streets 2", "description": "d", "model_spec": tiny_sam}, follow=True
     )
-    assert "Re-encoding 1 image(s) with the new model." in response.content.decode()
+    assert "Re-encoding 1 image with the new model." in response.content.decode()
     project = Project.objects.get(pk=personas.project.pk)
     assert (project.name, project.model_spec) == ("Streets 2", tiny_sam)
     assert Image.objects.get(pk=image.pk).embedding_status == "pending"

@@ -79,6 +79,34 @@ def load_concept_model(spec: str, device: str | None = None) -> ConceptModel:
     return model
 
 
+def is_concept_spec(spec: str) -> bool:
+    """Whether `spec` names a concept model: `sam3`, or a directory holding SAM 3."""
+    spec = str(spec).strip()
+    if spec in CONCEPT_MODELS:
+        return True
+    path = Path(spec).expanduser()
+    try:
+        return path.is_dir() and bool(read_concept_type(path, spec))
+    except ModelUnavailableError:
+        return False
+
+
+def fetch_concept_model(spec: str) -> Path:
+    """The checkpoint (weights and tokenizer) of `spec` on disk, downloaded if needed;
+    loads nothing (for `make fetch-model MODEL=sam3`)."""
+    canonical, path, hub_id = concept_checkpoint(spec)
+
+    def fetch() -> Path:
+        if path is not None:
+            return path
+        assert hub_id is not None
+        found = _download(canonical, hub_id, WEIGHT_FILES + TOKENIZER_FILES)
+        read_concept_type(found, spec)
+        return found
+
+    return _reported(canonical, fetch)
+
+
 def clear_concept_models() -> None:
     with _lock:
         _models.clear()

@@ -105,7 +105,7 @@ def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
         return _failed(image, error, retries, max_retries)
     else:
         if stored is not None:
-            _set_status(image, EmbeddingStatus.READY)
+            _set_status(image, EmbeddingStatus.READY, embedded_at=timezone.now())
             return "exists"
 
     # Counted before the work, so a worker that dies mid-encode still counts it; an
@@ -139,7 +139,7 @@ def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
         # The attempt ended in an error we saw, not a dead worker: it does not count.
         rows.update(embedding_attempts=F("embedding_attempts") - 1)
         return _failed(image, error, retries, max_retries)
-    _set_status(image, EmbeddingStatus.READY)
+    _set_status(image, EmbeddingStatus.READY, embedded_at=timezone.now())
     return "computed"
 
 

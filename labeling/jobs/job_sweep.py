@@ -8,7 +8,8 @@ UPDATE on its heartbeat, so two workers sweeping at once act on it once.
 
 Every kind here is safe to run again from the start: an export writes its file only
 at the end, an import is one transaction, a proposal run replaces the proposals of
-each image it reaches. A job that has already taken down its worker MAX_RUNS times is
+each image it reaches, an evaluation writes its figures only when it ends. A job
+that has already taken down its worker MAX_RUNS times is
 failed, with the reason, instead of being run again.
 """
 
@@ -24,8 +25,18 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import CocoImport, Export, JobStatus, ProposalJob
-from labeling.queueing import RUN_EXPORT, RUN_IMPORT, RUN_PROPOSALS, enqueue, queue_of, waiting
+from labeling.models import CocoImport, ConceptJob, EvaluationRun, Export, JobStatus, ProposalJob
+from labeling.queueing import (
+    RUN_CONCEPTS,
+    RUN_EVALUATION,
+    RUN_EXPORT,
+    RUN_IMPORT,
+    RUN_PROPOSALS,
+    enqueue,
+    queue_of,
+    waiting,
+)
+from labeling.services.concepts import do_discard_stale
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +61,9 @@ KINDS: list[JobKind] = [
     JobKind(Export, RUN_EXPORT, _error),
     JobKind(CocoImport, RUN_IMPORT, lambda reason: {"errors": [reason]}),
     JobKind(ProposalJob, RUN_PROPOSALS, _error),
+    JobKind(EvaluationRun, RUN_EVALUATION, _error),
+    # Safe to run again: each image's concept proposals are replaced, not added.
+    JobKind(ConceptJob, RUN_CONCEPTS, _error),
 ]
 
 
@@ -69,6 +83,9 @@ def sweep() -> int:
             )
             acted += _requeue(kind, taken, row_id) if runs < MAX_RUNS else _fail(kind, taken)
         acted += _resend_lost(kind, now)
+    # Concept queries whose socket died before it read the answer (or before the
+    # worker took them): nobody will read them.
+    do_discard_stale(2 * settings.ANYMASK_CONCEPT_TIMEOUT_SECONDS)
     return acted
 
 

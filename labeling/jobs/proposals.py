@@ -8,42 +8,88 @@ come from the project (predicted IoU, stability, minimum area).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from inference import InferenceError
 from labeling import embedding_store
 from labeling.events import nudge_pages_on_commit
-from labeling.jobs.progress import RowProgress, claim_queued
-from labeling.models import Image, JobStatus, ProposalJob
-from labeling.services.proposals import do_replace_proposals
+from labeling.jobs.progress import PROGRESS_EVERY_SECONDS, RowProgress, claim_queued
+from labeling.models import EmbeddingStatus, Image, JobStatus, ProposalJob
+from labeling.project_models import model_for
+from labeling.services.proposals import EMPTY_NOTES_MAX, do_replace_proposals, why_none
 
 logger = logging.getLogger(__name__)
 
 
-def propose_for_image(
+@dataclass(frozen=True)
+class ImageProposals:
+    stored: int
+    why_none: str  # why nothing was stored; "" when something was
+
+
+def propose_on_image(
     image: Image,
     *,
     points_per_side: int = 32,
     pred_iou_thresh: float | None = None,
     stability_score_thresh: float = 0.95,
     min_region_area: int = 100,
-) -> int:
+    on_points: Callable[[int, int], None] | None = None,
+) -> ImageProposals:
     """SAM's "segment everything" on one image; its masks replace the image's earlier
-    machine proposals. Returns how many were stored."""
-    from inference import generate_automatic_masks, load_model
+    machine proposals. `on_points(done, total)` follows the grid clicks decoded.
+    An image that cannot be embedded gets none (its earlier ones stay), and says so."""
+    from inference import find_automatic_masks
 
-    model = load_model(image.project.model_spec)
-    embedding = embedding_store.read_or_compute(model, image)
-    found = generate_automatic_masks(
+    if image.embedding_status == EmbeddingStatus.FAILED:
+        # Encoding it failed for good (a file the model cannot read, say): trying again
+        # inside every proposal run would only fail the same way, more slowly.
+        return ImageProposals(0, f"image not embedded: {image.embedding_error or 'it failed'}")
+    model = model_for(image.project)
+    try:
+        embedding = embedding_store.read_or_compute(model, image)
+    except InferenceError as error:
+        return ImageProposals(0, f"image not embedded: {error}")
+    run = find_automatic_masks(
         model,
         embedding,
         points_per_side=points_per_side,
         pred_iou_thresh=pred_iou_thresh,
         stability_score_thresh=stability_score_thresh,
         min_region_area=min_region_area,
+        on_progress=on_points,
     )
-    return do_replace_proposals(image, found)
+    stored = do_replace_proposals(image, run.masks)
+    return ImageProposals(stored, "" if stored else why_none(run.counts))
+
+
+def propose_for_image(image: Image, **options: Any) -> int:
+    """`propose_on_image`, returning how many proposals were stored (the task's result)."""
+    return propose_on_image(image, **options).stored
+
+
+class PointsProgress:
+    """Writes the current image's decoded clicks to the job's row, at most every
+    PROGRESS_EVERY_SECONDS (a 32 x 32 grid reports 64 batches per image)."""
+
+    def __init__(self, job_id: int) -> None:
+        self.rows, self.last = ProposalJob.objects.filter(pk=job_id), 0.0
+
+    def start(self, image: Image) -> None:
+        self.rows.update(current_image=image.original_name, points_done=0, points_total=0)
+        self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
+            self.last = now
+            self.rows.update(points_done=done, points_total=total)
 
 
 def perform_proposals(job_id: int) -> str:
@@ -51,7 +97,9 @@ def perform_proposals(job_id: int) -> str:
         return "not queued"
     job = ProposalJob.objects.select_related("project").get(pk=job_id)
     project, progress = job.project, RowProgress(ProposalJob, job_id)
-    stored = 0
+    points = PointsProgress(job_id)
+    stored, empty = 0, 0
+    notes: list[dict[str, str]] = []
     running = ProposalJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
     try:
         for done, image in enumerate(Image.objects.filter(pk__in=job.image_ids), start=1):
@@ -60,15 +108,24 @@ def perform_proposals(job_id: int) -> str:
                 nudge_pages_on_commit(project.pk)
                 return "canceled"
             image.project = project
-            stored += propose_for_image(
+            points.start(image)
+            outcome = propose_on_image(
                 image,
                 points_per_side=settings.ANYMASK_PROPOSAL_POINTS_PER_SIDE,
                 pred_iou_thresh=project.proposal_min_iou,
                 stability_score_thresh=project.proposal_min_stability,
                 min_region_area=project.proposal_min_area,
+                on_points=points,
             )
+            stored += outcome.stored
+            if not outcome.stored:
+                empty += 1
+                if len(notes) < EMPTY_NOTES_MAX:
+                    notes.append({"image": image.original_name, "reason": outcome.why_none})
             progress(done, len(job.image_ids))
-            ProposalJob.objects.filter(pk=job_id).update(proposals=stored)
+            ProposalJob.objects.filter(pk=job_id).update(
+                proposals=stored, empty_images=empty, empty_notes=notes
+            )
     except Exception as error:
         logger.exception("proposals %s failed", job_id)
         running.update(

@@ -14,7 +14,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
 from inference import MAX_POINTS
-from labeling.models import REVIEW_COMMENT_MAX, Category, Image
+from inference.outlines import MAX_OUTLINE_VERTICES
+from labeling.models import REVIEW_COMMENT_MAX, Annotation, Category, Image
 from labeling.permissions import Ability, ProjectNotFound, project_access
 from labeling.realtime.protocol import Refusal
 from labeling.services.annotations import (
@@ -28,6 +29,7 @@ from labeling.services.annotations import (
     image_annotations,
 )
 from labeling.services.errors import ServiceError
+from labeling.services.outlines import check_outline_source
 from labeling.services.undo import (
     RestoreConflict,
     check_revert,
@@ -63,6 +65,7 @@ def connect_state(user: Any, image_id: int) -> tuple[dict[str, Any], int, str] |
             "max_points": MAX_POINTS,
             "max_frame_bytes": settings.ANYMASK_WS_MAX_FRAME_BYTES,
             "max_review_comment": REVIEW_COMMENT_MAX,
+            "max_polygon_vertices": MAX_OUTLINE_VERTICES,
         },
     }
     return hello, image.project_id, image.embedding_error
@@ -151,3 +154,10 @@ def restore(
     except ServiceError as error:
         raise Refusal("invalid", error.message) from None
     return "saved", annotation_json(restored)
+
+
+def outline_source(image: Image, annotation_id: int) -> Annotation:
+    try:
+        return check_outline_source(image, annotation_id)
+    except AnnotationNotFound as error:
+        raise Refusal("not_found", error.message) from None

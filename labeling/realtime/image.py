@@ -22,11 +22,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
 from inference import PromptError
+from inference.outlines import DEFAULT_TOLERANCE, MAX_TOLERANCE
 from labeling.events import image_group, project_group
 from labeling.models import AnnotationSource, EmbeddingStatus
 from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
 from labeling.realtime import database
 from labeling.realtime.access import AccessCheck, Authorized, Forbidden
+from labeling.realtime.concept_requests import ConceptRequests
 from labeling.realtime.embedding_watch import EmbeddingWatch
 from labeling.realtime.guard import AccessGuard
 from labeling.realtime.heartbeat import PresenceHeartbeat
@@ -56,13 +58,17 @@ from labeling.realtime.session import DecodeSession
 from labeling.realtime.undo_requests import UndoRequests
 from labeling.services import presence
 from labeling.services.claims import do_touch_claim
+from labeling.services.errors import ServiceError
+from labeling.services.outlines import outline_json
 
 logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 
 
-class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsumer):
+class ImageConsumer(
+    LayerOutage, ImagePushes, UndoRequests, ConceptRequests, AsyncWebsocketConsumer
+):
     socket_kind = "image"
     image_id: int
     project_id: int
@@ -126,6 +132,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         if not hasattr(self, "decodes"):
             return  # refused at the handshake: it holds nothing
         self.decodes.close()
+        await self.concepts_left()
         self.embedding.close()
         self.guard.stop()
         self.heartbeat.stop()
@@ -228,7 +235,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         self.keep_claim()
         image = allowed.image
-        request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
+        request = parse_prompt(seq, message, allowed.model, image.sha256)
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
         except PromptError as error:
@@ -266,8 +273,7 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         saved = await database_sync_to_async(database.accepted_reply)(allowed.image, key)
         if saved is None:
             if index is not None:
-                spec = allowed.access.project.model_spec
-                rle, score = await self.decodes.full_mask(index, spec)
+                rle, score = await self.decodes.full_mask(index, allowed.model)
                 fields.update(source=AnnotationSource.SAM, score=score)
             else:
                 fields.update(source=AnnotationSource.MANUAL)
@@ -324,6 +330,23 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         else:
             await self.send_json({"type": "deleted", "seq": seq, "id": annotation_id})
 
+    async def on_outline(self, seq: int, message: dict[str, Any]) -> None:
+        annotation_id = required_int(message, "id", 1, MAX_ID)
+        asked = number_field(message, "tolerance", 0.1, MAX_TOLERANCE)
+        # Asked for to edit it: the same role as any other change to a mask's shape.
+        allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
+        annotation = await database_sync_to_async(database.outline_source)(
+            allowed.image, annotation_id
+        )
+        tolerance = DEFAULT_TOLERANCE if asked is None else asked
+        try:
+            # Tracing a large mask takes a while: not on the event loop, nor in the
+            # database thread every socket of this process shares.
+            outline = await asyncio.to_thread(outline_json, annotation, tolerance)
+        except ServiceError as error:
+            raise Refusal("too_complex", error.message) from None
+        await self.send_json({"type": "outline", "seq": seq, **outline})
+
     handlers = {
         "ping": on_ping,
         "prompt": on_prompt,
@@ -332,4 +355,6 @@ class ImageConsumer(LayerOutage, ImagePushes, UndoRequests, AsyncWebsocketConsum
         "delete": on_delete,
         "revert": UndoRequests.on_revert,
         "restore": UndoRequests.on_restore,
+        "outline": on_outline,
+        "concept": ConceptRequests.on_concept,
     }

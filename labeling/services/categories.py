@@ -9,6 +9,7 @@ from django.db.models.deletion import ProtectedError
 
 from labeling.models import Category, Project
 from labeling.services.errors import ServiceError
+from labeling.wording import plural
 
 
 def _clean(category: Category) -> None:
@@ -66,7 +67,7 @@ def do_delete_category(project: Project, category_id: int) -> None:
     in_use = category.annotations.count()
     if in_use:
         raise ServiceError(
-            f"{category.name!r} is used by {in_use} mask(s). Move them to another "
+            f"{category.name!r} is used by {plural(in_use, 'mask')}. Move them to another "
             "category before deleting it."
         )
     try:

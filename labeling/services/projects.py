@@ -90,6 +90,7 @@ def do_update_project(project: Project, *, name: str, description: str, model_sp
         embedding_error="",
         embedding_attempts=0,
         embedding_queued_at=timezone.now(),
+        embedded_at=None,  # the old model's finish times would skew the time left
     )
     enqueue_many_on_commit(COMPUTE_EMBEDDING, [(image_id,) for image_id in ids])
     return len(ids)

@@ -27,8 +27,30 @@ from labeling.models import (
 from labeling.queueing import RUN_PROPOSALS, enqueue_on_commit
 from labeling.services.annotations import do_create_annotation, do_delete_annotation
 from labeling.services.errors import ServiceError
+from labeling.wording import plural
 
 MAX_IMAGES_PER_JOB = 10_000
+EMPTY_NOTES_MAX = 20  # images whose "why none" a job keeps; the rest are counted
+
+
+def why_none(counts: Any) -> str:
+    """Why a run of the automatic generator kept nothing, from its `FilterCounts`:
+    "all 108 candidates filtered out by predicted IoU ≤ 0.88", or each filter's share
+    when several removed some."""
+    if counts.candidates == 0:
+        return "no candidates were decoded"
+    stages = [
+        (counts.below_iou, f"by predicted IoU ≤ {counts.pred_iou_thresh:g}"),
+        (counts.unstable, f"by stability score ≤ {counts.stability_score_thresh:g}"),
+        (counts.empty, "as empty masks"),
+        (counts.duplicates, "as duplicates of other masks"),
+        (counts.too_small, f"by min area < {counts.min_region_area} px"),
+    ]
+    removed = [(count, how) for count, how in stages if count]
+    head = f"all {counts.candidates} candidates filtered out"
+    if len(removed) == 1:
+        return f"{head} {removed[0][1]}"
+    return f"{head}: " + ", ".join(f"{count} {how}" for count, how in removed)
 
 
 def do_replace_proposals(image: Image, found: list[Any]) -> int:
@@ -114,9 +136,31 @@ def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
     return job
 
 
+def job_where(job: ProposalJob) -> str:
+    """Where a running job is: "image 3 of 10: cat.png · points 320/1024"."""
+    if job.status != JobStatus.RUNNING or not job.current_image:
+        return ""
+    number = min(job.done + 1, job.total)
+    where = f"image {number} of {job.total}: {job.current_image}"
+    if job.points_total:
+        where += f" · points {job.points_done}/{job.points_total}"
+    return where
+
+
+def job_why(job: ProposalJob) -> list[str]:
+    """One line per image that got no proposals, saying why (the first few)."""
+    lines = [f"No proposals for {note['image']}: {note['reason']}" for note in job.empty_notes]
+    more = job.empty_images - len(job.empty_notes)
+    if more > 0:
+        lines.append(f"… and {plural(more, 'more image')} without proposals")
+    return lines
+
+
 def job_json(job: ProposalJob) -> dict[str, Any]:
     return {
         **job.progress_json(),
         "proposals": job.proposals,
         "error": job.error,
+        "where": job_where(job),
+        "why": job_why(job),
     }

@@ -13,7 +13,10 @@ from labeling.forms import ProjectForm
 from labeling.models import EmbeddingStatus, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
+from labeling.services.concepts import availability as concept_availability
+from labeling.services.concepts import job_json as concept_job_json
 from labeling.services.dashboard import annotator_stats, progress
+from labeling.services.embedding_progress import embedding_progress
 from labeling.services.errors import ServiceError
 from labeling.services.image_grid import (
     DEFAULT_PER_PAGE,
@@ -36,6 +39,7 @@ from labeling.services.projects import (
 )
 from labeling.services.proposals import job_json
 from labeling.views import AuthedRequest, login_required_json
+from labeling.wording import plural
 
 
 @login_required
@@ -72,6 +76,8 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     claims = live_claims(access.project, ids)
     viewing = viewers_of(ids)
     model = status_of(access.project.model_spec)
+    model_waiting = model["state"] in MODEL_WAIT_STATES
+    counts = project_counts(access.project)
     here = replace(query, page=page.number)  # past the end, the last page
     context = {
         "access": access,
@@ -89,9 +95,13 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "per_choices": sorted({*PER_PAGE_CHOICES, here.per}),
         "assignees": assignee_choices(access.project),
         "jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
+        "concept_jobs": [concept_job_json(j) for j in access.project.concept_jobs.all()[:3]],
+        "concepts": concept_availability(access.project),
+        "categories": list(access.project.categories.all()),
         "can_pick": access.role == "admin",
-        "images": grid_tiles(page, claims, viewing, model["state"] in MODEL_WAIT_STATES),
-        "counts": project_counts(access.project),
+        "images": grid_tiles(page, claims, viewing, model_waiting),
+        "counts": counts,
+        "embedding": embedding_progress(access.project, counts, model_waiting),
         "model": model,
     }
     return render(request, "labeling/project_detail.html", context)
@@ -115,9 +125,13 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
     ids = [image.pk for image in page]
     claims = live_claims(access.project, ids)
     viewing = viewers_of(ids)
+    model = status_of(access.project.model_spec)
+    counts = project_counts(access.project)
+    embedding = embedding_progress(access.project, counts, model["state"] in MODEL_WAIT_STATES)
     return JsonResponse(
         {
-            "counts": project_counts(access.project),
+            "counts": counts,
+            "embedding_progress": embedding.as_json(),
             "page": {
                 "number": page.number,
                 "pages": page.paginator.num_pages,
@@ -136,7 +150,8 @@ def project_status(request: AuthedRequest, project_id: int) -> JsonResponse:
             ],
             "upload_url": reverse("image-upload", args=[project_id]),
             "proposal_jobs": [job_json(j) for j in access.project.proposal_jobs.all()[:3]],
-            "model": status_of(access.project.model_spec),
+            "concept_jobs": [concept_job_json(j) for j in access.project.concept_jobs.all()[:3]],
+            "model": model,
         }
     )
 
@@ -160,7 +175,7 @@ def project_settings(request: AuthedRequest, project_id: int) -> HttpResponse:
         except ServiceError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
-            note = f" Re-encoding {queued} image(s) with the new model." if queued else ""
+            note = f" Re-encoding {plural(queued, 'image')} with the new model." if queued else ""
             messages.success(request, f"Settings saved.{note}")
             return redirect("project-settings", project_id=project_id)
     context = {"access": access, "project": access.project, "form": form}

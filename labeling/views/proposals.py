@@ -18,6 +18,7 @@ from labeling.services.proposals import (
     do_update_filters,
 )
 from labeling.views import AuthedRequest
+from labeling.wording import plural
 
 
 def _back(request: AuthedRequest, project_id: int) -> HttpResponse:
@@ -42,7 +43,9 @@ def start(request: AuthedRequest, project_id: int) -> HttpResponse:
     except ServiceError as refused:
         messages.error(request, refused.message)
     else:
-        messages.success(request, f"Proposing masks for {job.total} image(s) in the background.")
+        messages.success(
+            request, f"Proposing masks for {plural(job.total, 'image')} in the background."
+        )
     return _back(request, project_id)
 
 
@@ -57,7 +60,7 @@ def cancel(request: AuthedRequest, project_id: int, job_id: int) -> HttpResponse
     else:
         messages.success(
             request,
-            f"Proposals canceled with {job.done} of {job.total} image(s) done; "
+            f"Proposals canceled with {job.done} of {plural(job.total, 'image')} done; "
             "an image in progress still gets its proposals.",
         )
     return _back(request, project_id)

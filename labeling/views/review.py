@@ -14,6 +14,7 @@ from labeling.services.claims import do_claim_next
 from labeling.services.errors import ServiceError
 from labeling.services.review import do_review_image, do_submit_image, review_queue
 from labeling.views import AuthedRequest
+from labeling.wording import plural
 
 
 @login_required
@@ -46,7 +47,7 @@ def image_review(request: AuthedRequest, project_id: int, image_id: int) -> Http
         messages.error(request, refused.message)
         return redirect("label-page", project_id=project_id, image_id=image_id)
     verb = "Approved" if decision == "approve" else "Rejected"
-    messages.success(request, f"{verb} {image.original_name} ({moved} masks).")
+    messages.success(request, f"{verb} {image.original_name} ({plural(moved, 'mask')}).")
     waiting = review_queue(project_id)
     if not waiting:
         messages.info(request, "Nothing else is waiting for review.")

@@ -1,5 +1,7 @@
 // Exports page: while an export is queued or running, poll its row and move its
 // progress bar; when it finishes, show what it holds and its download link.
+import { plural } from "./human.js";
+
 const table = document.getElementById("exports");
 const POLL_MS = 1000;
 
@@ -36,7 +38,7 @@ function contents(item) {
     return span;
   }
   if (item.status !== "done") return document.createTextNode("");
-  let text = `${item.images} images, ${item.annotations} masks`;
+  let text = `${plural(item.images, "image")}, ${plural(item.annotations, "mask")}`;
   if (item.skipped_uncategorized) text += `; ${item.skipped_uncategorized} without a category left out`;
   return document.createTextNode(text);
 }

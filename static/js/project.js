@@ -4,6 +4,7 @@
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
 import { CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, restartingDelay } from "./close_codes.js";
+import { plural } from "./human.js";
 import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
 const counts = document.getElementById("counts");
@@ -28,6 +29,18 @@ function setBadge(badge, kind, value, title, text) {
   if (title) badge.title = title; else badge.removeAttribute("title");
 }
 
+/** The overall embedding bar: ready of total, failures, time left; hidden when done. */
+function renderEmbeddingProgress(progress) {
+  const box = document.getElementById("embedding-progress");
+  if (!box || !progress) return;
+  box.hidden = progress.done;
+  const bar = box.querySelector("progress");
+  bar.max = Math.max(1, progress.total);
+  bar.value = progress.ready;
+  box.querySelector(".text").textContent = progress.text;
+  box.dataset.secondsLeft = progress.seconds_left ?? "";
+}
+
 async function refresh() {
   // One request at a time; a nudge during one asks for one more after it.
   if (inFlight) { again = true; return; }
@@ -41,6 +54,7 @@ async function refresh() {
       const cell = counts.querySelector(`[data-count="${key}"]`);
       if (cell) cell.textContent = value;
     }
+    renderEmbeddingProgress(data.embedding_progress);
     for (const job of data.proposal_jobs || []) {
       const row = document.querySelector(`[data-job="${job.id}"]`);
       if (!row) continue;
@@ -49,7 +63,14 @@ async function refresh() {
       bar.max = Math.max(1, job.total);
       bar.value = job.done;
       row.querySelector(".state").textContent = job.status;
-      row.querySelector(".count").textContent = `${job.done}/${job.total} images, ${job.proposals} proposals`;
+      row.querySelector(".count").textContent =
+        `${job.done}/${plural(job.total, "image")}, ${plural(job.proposals, "proposal")}`;
+      row.querySelector(".where").textContent = job.where;
+      row.querySelector(".why").replaceChildren(...job.why.map((line) => {
+        const item = document.createElement("li");
+        item.textContent = line;
+        return item;
+      }));
       const cancel = row.querySelector("form.cancel");
       if (cancel) cancel.hidden = job.status !== "queued" && job.status !== "running";
       row.querySelector(".error").textContent = job.error;

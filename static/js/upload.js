@@ -1,6 +1,7 @@
 // Upload page: drag and drop or pick files; each file is sent in its own request so
 // it gets its own progress bar, and the server's verdict is shown file by file.
 import { csrfToken } from "./csrf.js";
+import { plural } from "./human.js";
 
 const zone = document.getElementById("dropzone");
 const input = document.getElementById("file-input");
@@ -24,7 +25,7 @@ function updateSummary() {
   const pending = queue.length + active;
   const parts = [`${totals.accepted} accepted`, `${totals.refused} refused`];
   if (totals.ignored) parts.push(`${totals.ignored} ignored`);
-  summary.textContent = (pending ? `Uploading… ${pending} file(s) left. ` : "Done. ") + parts.join(", ") + ".";
+  summary.textContent = (pending ? `Uploading… ${plural(pending, "file")} left. ` : "Done. ") + parts.join(", ") + ".";
 }
 
 function addFiles(files) {

@@ -29,8 +29,11 @@ def test_a_token_made_on_the_page_opens_the_api(page: Any, live_server: Any) -> 
     token = page.locator("#new-token").inner_text()
     row = page.locator('[data-token="nightly export"]')
     expect(row).to_contain_text("never")  # not used yet
-    a_year = timezone.localtime(timezone.now() + timedelta(days=365)).date().isoformat()
-    expect(row.locator(".expires")).to_have_text(a_year)
+    a_year = (timezone.now() + timedelta(days=365)).date().isoformat()
+    expires = row.locator(".expires time")
+    expect(expires).to_have_text("in 1 year")  # in words; the exact time on hover
+    assert (expires.get_attribute("datetime") or "").startswith(a_year)
+    assert expires.get_attribute("title")
 
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/projects", headers={"Authorization": f"Bearer {token}"}

@@ -32,7 +32,7 @@ def test_an_admin_cancels_a_proposal_job(page: Any, live_server: Any, settings: 
     job = page.locator("#proposal-jobs li").first
     expect(job.locator(".state")).to_have_text("queued")
     job.get_by_role("button", name="Cancel").click()
-    expect(page.get_by_text("Proposals canceled with 0 of 2 image(s) done;")).to_be_visible()
+    expect(page.get_by_text("Proposals canceled with 0 of 2 images done;")).to_be_visible()
     expect(job.locator(".state")).to_have_text("canceled")
     expect(job.get_by_role("button", name="Cancel")).to_have_count(0)
     expect(job.locator(".error")).to_contain_text("Canceled.")

@@ -173,7 +173,7 @@ def test_an_import_reaches_an_open_labeling_page(
     admin_tab.get_by_role("button", name="Import").click()
     # The worker imports the file; the open page gets the masks without a reload.
     expect(app).to_have_attribute("data-annotations", "3", timeout=SLOW)
-    expect(page.get_by_text("3 mask(s) imported by fay.")).to_be_visible()
+    expect(page.get_by_text("3 masks imported by fay.")).to_be_visible()
     shown = page.locator(".ann")
     expect(shown).to_have_count(3)
     stored = Annotation.objects.filter(image=image, source="import").order_by("id")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference import generate_automatic_masks
+from inference import FilterCounts, find_automatic_masks, generate_automatic_masks
 from inference.automatic import AutoMask, point_grid
 from inference.embedding import Embedding
 from inference.masks import rle_decode
@@ -112,3 +112,44 @@ def test_it_rejects_bad_settings(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         generate_automatic_masks(sam_model, sam_embedding, **kwargs)
+
+
+def _accounted(counts: FilterCounts) -> int:
+    return (
+        counts.below_iou
+        + counts.unstable
+        + counts.empty
+        + counts.duplicates
+        + counts.too_small
+        + counts.kept
+    )
+
+
+def test_the_counts_say_which_filter_removed_each_candidate(
+    model: SegmentationModel, embedding: Embedding
+) -> None:
+    # 2 x 2 clicks, 3 masks each: every candidate is either kept or removed by one stage.
+    strict_iou = find_automatic_masks(
+        model, embedding, points_per_side=2, pred_iou_thresh=100.0, stability_score_thresh=0.0
+    )
+    assert strict_iou.masks == [] and strict_iou.counts.candidates == 12
+    assert strict_iou.counts.below_iou == 12 and _accounted(strict_iou.counts) == 12
+
+    strict_stability = find_automatic_masks(
+        model, embedding, points_per_side=2, pred_iou_thresh=-100.0, stability_score_thresh=1.0
+    )
+    assert strict_stability.masks == []
+    assert strict_stability.counts.unstable == 12 and strict_stability.counts.below_iou == 0
+
+    huge_area = find_automatic_masks(
+        model, embedding, points_per_side=2, min_region_area=10_000_000, **PERMISSIVE
+    )
+    assert huge_area.masks == [] and huge_area.counts.too_small > 0
+    assert _accounted(huge_area.counts) == 12
+
+    loose = find_automatic_masks(
+        model, embedding, points_per_side=3, box_nms_thresh=0.5, min_region_area=0, **PERMISSIVE
+    )
+    assert loose.counts.kept == len(loose.masks) > 0 and loose.counts.duplicates > 0
+    assert _accounted(loose.counts) == loose.counts.candidates == 27
+    assert (loose.counts.pred_iou_thresh, loose.counts.min_region_area) == (-100.0, 0)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from labeling.models import EmbeddingStatus, Image
 from labeling.queueing import COMPUTE_EMBEDDING, enqueue
+from labeling.wording import plural
 
 
 class Command(BaseCommand):
@@ -38,4 +39,4 @@ class Command(BaseCommand):
         Image.objects.filter(pk__in=ids).update(embedding_queued_at=timezone.now())
         for image_id in ids:
             enqueue(COMPUTE_EMBEDDING, image_id)
-        self.stdout.write(f"Queued {len(ids)} image(s) for embedding.")
+        self.stdout.write(f"Queued {plural(len(ids), 'image')} for embedding.")

@@ -1,11 +1,10 @@
 // The History panel: who changed which mask, and when (newest first). Loaded when
 // the panel is opened, and again whenever a mask changes while it is open.
+import { timeElement } from "../human.js";
 
 function row(entry) {
   const li = document.createElement("li");
-  const when = document.createElement("time");
-  when.dateTime = entry.at;
-  when.textContent = new Date(entry.at).toLocaleString();
+  const when = timeElement(entry.at); // "3 min ago", the full time in its tooltip
   const text = document.createElement("span");
   text.textContent = ` ${entry.by} · #${entry.annotation} ${entry.what.join(", ")}`;
   li.append(when, text);

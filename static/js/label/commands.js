@@ -17,9 +17,11 @@ const BRUSH_MAX = 200;
  *   ui: ReturnType<import("./rendering.js").createRendering>,
  *   prompting: ReturnType<import("./prompting.js").createPrompting>,
  *   brush: ReturnType<import("./brush.js").createBrush>,
- *   saving: ReturnType<import("./saving.js").createSaving>}} page
+ *   saving: ReturnType<import("./saving.js").createSaving>,
+ *   vector: {pointer: () => object | null, toolChanged: (tool: string) => void,
+ *     actions: Record<string, () => void>}}} page  vector: the polygon tools (main.js)
  */
-export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving }) {
+export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector }) {
   const $ = (selector) => root.querySelector(selector);
   const info = root.dataset;
   let leaving = false; // the user already said yes: beforeunload must not ask again
@@ -33,6 +35,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     if (tool !== "point") prompting.clearHover();
     if (tool !== "select") ui.setHovered(null);
     if (tool !== "brush" && tool !== "eraser") viewer.marks.cursor = null;
+    vector.toolChanged(tool);
     viewer.redraw();
   }
 
@@ -91,6 +94,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
       "tool-box": () => setTool("box"),
       "tool-brush": () => setTool("brush"),
       "tool-eraser": () => setTool("eraser"),
+      "tool-polygon": () => setTool("polygon"),
+      ...vector.actions,
       "brush-smaller": () => setBrush(state.brush / 1.25),
       "brush-larger": () => setBrush(state.brush * 1.25 + 1),
       cycle: () => prompting.cycleCandidate(1),
@@ -254,6 +259,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     });
     attachPointer(viewer, {
       tool: () => state.tool,
+      vector: vector.pointer,
       pick,
       point: prompting.addPoint,
       box: prompting.setBox,

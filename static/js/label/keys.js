@@ -10,6 +10,14 @@ export const SHORTCUTS = [
   { group: "Tools", keys: ["D"], id: "tool-brush", text: "Brush (adds to the mask)" },
   { group: "Tools", keys: ["E"], id: "tool-eraser", text: "Eraser" },
   { group: "Tools", keys: ["[", "]"], id: null, text: "Brush smaller / larger" },
+  { group: "Polygon", keys: ["G"], id: "tool-polygon", text: "Polygon: click vertices; close on the first vertex, with Enter or a double-click" },
+  { group: "Polygon", keys: ["Backspace"], id: null, text: "Remove the last vertex (also right click)" },
+  { group: "Polygon", keys: ["Esc"], id: null, text: "Cancel the polygon being drawn" },
+  { group: "Polygon", keys: ["M"], id: "polygon-mode", text: "Mode: new mask → add to the mask → cut from it" },
+  { group: "Polygon", keys: ["Shift+close", "Ctrl+close"], id: null, text: "Add / cut, whatever the mode (click the first vertex, Enter or double-click)" },
+  { group: "Polygon", keys: ["U"], id: "edit-outline", text: "Edit outline of the selected saved mask: drag vertices, click an edge to add one" },
+  { group: "Polygon", keys: ["Alt+click", "Right click"], id: null, text: "In an outline: remove a vertex (Ctrl+Z undoes a step)" },
+  { group: "Polygon", keys: ["Enter", "Esc"], id: null, text: "In an outline: save it as a new version / cancel" },
   { group: "Mask", keys: ["Tab"], id: "cycle", text: "Next candidate (Shift+Tab: previous)" },
   { group: "Mask", keys: ["1", "2", "3"], id: null, text: "Pick candidate 1–3" },
   { group: "Mask", keys: ["Enter"], id: "accept", text: "Accept (save) the mask" },
@@ -56,6 +64,9 @@ export function shortcutFor(event) {
     case "b": case "B": return "tool-box";
     case "d": case "D": return "tool-brush";
     case "e": case "E": return "tool-eraser";
+    case "g": case "G": return "tool-polygon";
+    case "m": case "M": return "polygon-mode";
+    case "u": case "U": return "edit-outline";
     case "[": return "brush-smaller";
     case "]": return "brush-larger";
     case "Tab": return event.shiftKey ? "cycle-back" : "cycle";

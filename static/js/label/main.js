@@ -13,10 +13,14 @@
 //   messages.js   the socket's hello, replies and pushes
 //   commands.js   keyboard shortcuts, buttons, the pointer
 //   picking.js    which saved mask lies under the pointer (select, Alt+click cycling)
+//   polygon.js    the polygon tool: a new mask, or added to / cut from the current one
+//   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
 import { createMessages } from "./messages.js";
+import { createOutlineEdit } from "./outline_edit.js";
+import { createPolygon } from "./polygon.js";
 import { createPrompting } from "./prompting.js";
 import { createRendering } from "./rendering.js";
 import { createSaving } from "./saving.js";
@@ -56,8 +60,19 @@ const prompting = createPrompting({ state, root, socket, undo, ui });
 const { requireAnnotate, clearHover } = prompting;
 const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });
-const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog });
-const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving });
+const polygon = createPolygon({ state, root, viewer, undo, ui, requireAnnotate, clearHover });
+const outline = createOutlineEdit({ state, root, viewer, socket, ui, saving, requireAnnotate });
+const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog, outline });
+// The pointer goes to an outline being edited, else to the polygon tool when chosen.
+const vector = {
+  pointer: () => (outline.active() ? outline : state.tool === "polygon" ? polygon : null),
+  toolChanged: (tool) => {
+    if (outline.active()) ui.say("Finish the outline first: Enter saves it, Esc cancels.", "warn");
+    polygon.toolChanged(tool);
+  },
+  actions: { "polygon-mode": polygon.cycleMode, "edit-outline": outline.start },
+};
+const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector });
 
 async function loadImage() {
   const img = new Image();
@@ -75,6 +90,8 @@ async function loadImage() {
 }
 
 commands.wire();
+polygon.wire();
+outline.wire();
 commands.setTool("point");
 commands.setBrush(state.brush);
 commands.showUndo(null, null);

@@ -2,6 +2,7 @@
 // state after every connect, replies to this page's requests, and pushes of other
 // people's changes, each handed to the module it belongs to; and the connection's
 // ups and downs. Nothing here is sent; a reconnect resends prompts and the outbox.
+import { plural } from "../human.js";
 
 /**
  * @param {{state: object, root: HTMLElement,
@@ -9,9 +10,13 @@
  *   undo: ReturnType<import("./undo.js").createUndo>,
  *   prompting: ReturnType<import("./prompting.js").createPrompting>,
  *   saving: ReturnType<import("./saving.js").createSaving>,
- *   changelog: {refresh: Function}}} page
+ *   changelog: {refresh: Function},
+ *   outline: ReturnType<import("./outline_edit.js").createOutlineEdit>}} page
  */
-export function createMessages({ state, root, ui, undo, prompting, saving, changelog }) {
+export function createMessages({ state, root, ui, undo, prompting, saving, changelog, outline }) {
+  const wanted = Number(new URLSearchParams(window.location.search).get("annotation"));
+  let linked = Number.isSafeInteger(wanted) && wanted > 0 ? wanted : null;
+
   function onHello(hello) {
     state.categories = hello.categories;
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
@@ -24,6 +29,12 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
     state.limits = hello.limits;
     state.username = hello.user.username;
     ui.setEmbedding(hello.image.embedding);
+    // A link to one mask (the Model quality tab's worst instances) selects it on
+    // the first hello; a reconnect keeps whatever is selected by then.
+    if (linked !== null) {
+      if (state.annotations.has(linked)) state.selected = linked;
+      linked = null;
+    }
     if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
     if (state.hovered !== null && !state.annotations.has(state.hovered)) state.hovered = null;
     if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;
@@ -59,6 +70,7 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
       prompting.onHoverReply(message); // masks, superseded or an error: never shown as the mask
       return;
     }
+    if (outline.onReply(message)) return; // the outline asked for, or why not
     switch (message.type) {
       case "hello": onHello(message); break;
       case "role": onRole(message); break;
@@ -80,13 +92,13 @@ export function createMessages({ state, root, ui, undo, prompting, saving, chang
         saving.upsert(message.annotation);
         ui.renderList();
         break;
-      case "annotation.deleted": saving.forget(message.id); break;
+      case "annotation.deleted": saving.forget(message.id); outline.annotationsChanged(); break;
       case "annotation.imported":
         for (const ann of message.annotations) state.annotations.set(ann.id, ann);
         ui.renderLayers(); // once for the batch, not once a mask
         changelog.refresh();
         ui.renderList();
-        ui.say(`${message.annotations.length} mask(s) imported by ${message.by || "an import"}.`, "ok");
+        ui.say(`${plural(message.annotations.length, "mask")} imported by ${message.by || "an import"}.`, "ok");
         break;
       default: break; // pong, and anything newer than this page
     }

@@ -1,5 +1,8 @@
 // Pointer input on the canvas, turned into tool actions in image coordinates.
 // Panning (space-drag or the middle button) and wheel zoom work in every tool.
+// A vector tool (the polygon, an outline being edited) takes presses first:
+// `actions.vector()` returns it or null; its `down` answers "drag" (then `dragTo` and
+// `up` follow), "handled", or null to leave the press to the usual tools.
 
 const CLICK_SLOP = 4; // px a press may move and still count as a click
 
@@ -39,6 +42,10 @@ export function attachPointer(viewer, actions) {
       event.preventDefault();
       return;
     }
+    const vector = actions.vector ? actions.vector() : null;
+    const taken = vector ? vector.down(ix, iy, event, sx, sy) : null;
+    if (taken === "drag") drag = { mode: "vector", vector };
+    if (taken) return;
     const tool = actions.tool();
     const negative = event.button === 2 || event.shiftKey;
     if (event.button === 0 && (tool === "select" || event.altKey)) {
@@ -58,6 +65,8 @@ export function attachPointer(viewer, actions) {
     const [sx, sy] = local(event);
     const [ix, iy] = viewer.toImage(sx, sy);
     actions.hover(ix, iy);
+    const vector = actions.vector ? actions.vector() : null;
+    if (vector && vector.move) vector.move(ix, iy);
     if (!drag) return;
     if (drag.mode === "pan") {
       viewer.panBy(sx - drag.lastX, sy - drag.lastY);
@@ -68,6 +77,8 @@ export function attachPointer(viewer, actions) {
       viewer.redraw();
     } else if (drag.mode === "stroke") {
       actions.strokeMove(ix, iy);
+    } else if (drag.mode === "vector") {
+      drag.vector.dragTo(ix, iy);
     }
   });
 
@@ -85,12 +96,18 @@ export function attachPointer(viewer, actions) {
       viewer.redraw();
     } else if (drag.mode === "stroke") {
       actions.strokeEnd();
+    } else if (drag.mode === "vector") {
+      drag.vector.up(ix, iy);
     }
     drag = null;
   };
   canvas.addEventListener("pointerup", finish);
   canvas.addEventListener("pointercancel", finish);
-  canvas.addEventListener("pointerleave", () => actions.hover(null, null));
+  canvas.addEventListener("pointerleave", () => {
+    actions.hover(null, null);
+    const vector = actions.vector ? actions.vector() : null;
+    if (vector && vector.move) vector.move(null, null);
+  });
 
   canvas.addEventListener("wheel", (event) => {
     event.preventDefault();

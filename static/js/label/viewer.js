@@ -18,6 +18,9 @@ export class Viewer {
     this.oy = 0;
     this.layers = []; // [{overlay, alpha, outline}] drawn in order
     this.marks = { points: [], labels: [], box: null, drag: null, cursor: null };
+    // Extra marks drawn last, in screen space: (ctx, viewer) => void (polygon.js,
+    // outline_edit.js), so a tool draws its own shapes without growing this file.
+    this.painters = [];
     this.frame = 0;
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
   }
@@ -163,5 +166,6 @@ export class Viewer {
       ctx.strokeStyle = marks.cursor.erase ? "#e5484d" : "#fff";
       ctx.stroke();
     }
+    for (const paint of this.painters) paint(ctx, this);
   }
 }

@@ -17,6 +17,11 @@ native bfloat16 both paths run float32, so expect them to be close; on one with 
 
     .venv/bin/python bench/encode.py [--iters N] [--models sam-vit-base,...]
 
+On CUDA it also measures our path at batch 1 against batch `--batch`
+(`batch1_images_per_s`, `batching_speedup`: what the embeddings worker's
+ANYMASK_EMBED_BATCH gains); on a CPU it skips that (the worker does not batch
+there: one image saturates it) and says so, giving the batch-1 figure.
+
 Prints a table, then one JSON line per model.
 """
 
@@ -131,6 +136,24 @@ def main() -> None:
     for name in args.models.split(","):
         ours = _spawn(name, "ours", args.iters, args.batch)
         naive = _spawn(name, "naive", args.iters, args.batch)
+        batching: dict[str, object]
+        if gpu and args.batch > 1:
+            single = _spawn(name, "ours", args.iters, 1)
+            batching = {
+                "batch1_images_per_s": single["images_per_s"],
+                "batching_speedup": round(
+                    float(ours["images_per_s"]) / float(single["images_per_s"]),  # type: ignore[arg-type]
+                    2,
+                ),
+            }
+        elif gpu:
+            batching = {"batching": "skipped: --batch 1"}
+        else:
+            batch1 = ours if args.batch == 1 else _spawn(name, "ours", args.iters, 1)
+            batching = {
+                "batching": "skipped on CPU (the worker encodes one image at a time there)",
+                "batch1_images_per_s": batch1["images_per_s"],
+            }
         results.append(
             {
                 "bench": "encode",
@@ -145,6 +168,7 @@ def main() -> None:
                 "naive_images_per_s": naive["images_per_s"],
                 "naive_peak_mem_mb": naive["peak_mem_mb"],
                 "speedup": round(float(ours["images_per_s"]) / float(naive["images_per_s"]), 2),  # type: ignore[arg-type]
+                **batching,
             }
         )
     header = ("model", "img/s", "peak MB", "naive img/s", "naive MB", "speedup")
@@ -155,6 +179,17 @@ def main() -> None:
             f"{r['naive_images_per_s']:>13}{r['naive_peak_mem_mb']:>10}{r['speedup']:>8}x"
             f"   ({r['device']}, {r['dtype']}, batch {r['batch_size']})"
         )
+    for r in results:
+        if "batching_speedup" in r:
+            print(
+                f"{r['model']}: batch 1 {r['batch1_images_per_s']} img/s, batch "
+                f"{r['batch_size']} {r['images_per_s']} img/s ({r['batching_speedup']}x)"
+            )
+        else:
+            print(
+                f"{r['model']}: batching {r['batching']}; batch 1 "
+                f"{r.get('batch1_images_per_s', r['images_per_s'])} img/s"
+            )
     for r in results:
         print(json.dumps(r))
 

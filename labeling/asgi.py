@@ -21,8 +21,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from labeling.body_limit import BodySizeLimit  # noqa: E402
+from labeling.log_context import ContextIds  # noqa: E402
 from labeling.realtime.origin import SameOriginValidator  # noqa: E402
 from labeling.request_gate import RequestGate  # noqa: E402
+from labeling.request_metrics import RequestMetrics  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
 
 # At most ANYMASK_MAX_CONCURRENT_REQUESTS requests in Django at once; the rest wait
@@ -45,7 +47,10 @@ http_app = BodySizeLimit(
 
 websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
-router = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+# Outermost: every log line while serving a request or socket carries its id.
+router = ContextIds(
+    ProtocolTypeRouter({"http": RequestMetrics(http_app), "websocket": websocket_app})
+)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -65,5 +70,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 logging.getLogger(__name__).exception("could not start warming the models")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            from labeling import metrics
+
+            metrics.process_exited(os.getpid())  # its open-socket gauge no longer counts
             await send({"type": "lifespan.shutdown.complete"})
             return

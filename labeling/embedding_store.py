@@ -28,6 +28,8 @@ from labeling.models import Image
 from labeling.storage import open_stream
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from inference import Embedding, SegmentationModel
 
 
@@ -98,11 +100,20 @@ def require(model: SegmentationModel, sha256: str) -> Embedding:
 def compute(model: SegmentationModel, image: Image) -> Embedding:
     """Encode the image as displayed, store the embedding (replacing whatever was under
     its key) and keep it in the LRU."""
+    return store(model, image, model.encode(pixels_of(image)))
+
+
+def pixels_of(image: Image) -> np.ndarray:
+    """The image as the model sees it (as displayed: orientation applied, RGB)."""
+    with image.file.open("rb") as handle:
+        return model_input(handle)
+
+
+def store(model: SegmentationModel, image: Image, embedding: Embedding) -> Embedding:
+    """Store an embedding computed for `image` (one of a batch, say) and keep it in
+    the LRU, replacing whatever was under its key."""
     from inference import embedding_to_bytes
 
-    with image.file.open("rb") as handle:
-        pixels = model_input(handle)
-    embedding = model.encode(pixels)
     key = storage_key(image.sha256, model.spec)
     _store(key, embedding_to_bytes(embedding))
     with _cache_lock:

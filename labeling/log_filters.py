@@ -19,3 +19,15 @@ class QuietForbidden(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+class WithContextIds(logging.Filter):
+    """Puts the current request id and socket id (labeling/log_context.py) on every
+    record, None outside a request or socket, for the formatters to print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from labeling import log_context
+
+        record.request_id = log_context.request_id.get()
+        record.socket_id = log_context.socket_id.get()
+        return True

@@ -302,6 +302,9 @@ ANYMASK_EMBEDDING_SWEEP_SECONDS = env_int("ANYMASK_EMBEDDING_SWEEP_SECONDS", 30,
 # A pending image whose task is this overdue, with nothing waiting in the embeddings
 # queue and no lease, lost its task (a broker restarted without persistence): re-queued.
 ANYMASK_EMBEDDING_REQUEUE_SECONDS = env_int("ANYMASK_EMBEDDING_REQUEUE_SECONDS", 120, minimum=1)
+# Images an embeddings worker encodes together (labeling/jobs/embedding_batch.py):
+# 0 picks 8 on a CUDA device and 1 (no batching) on a CPU, which one image saturates.
+ANYMASK_EMBED_BATCH = env_int("ANYMASK_EMBED_BATCH", 0, minimum=0)
 # For tests only: each encode sleeps this long first, so a test can kill a worker
 # mid-encode deterministically. Never set it in production.
 ANYMASK_TEST_ENCODE_DELAY_MS = env_int("ANYMASK_TEST_ENCODE_DELAY_MS", 0, minimum=0)
@@ -503,12 +506,33 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Bearer token for /metrics; without one, only loopback clients get the figures.
+ANYMASK_METRICS_TOKEN = env_str("ANYMASK_METRICS_TOKEN")
+
+# json: one JSON object a line (for a log collector); text: the message, prefixed
+# with its request or socket id. Both carry the ids (labeling/log_context.py).
+ANYMASK_LOG_FORMAT = env_str("ANYMASK_LOG_FORMAT", "text").lower()
+if ANYMASK_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(
+        f"ANYMASK_LOG_FORMAT must be json or text, got {ANYMASK_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"quiet_forbidden": {"()": "labeling.log_filters.QuietForbidden"}},
+    "filters": {
+        "quiet_forbidden": {"()": "labeling.log_filters.QuietForbidden"},
+        "context_ids": {"()": "labeling.log_filters.WithContextIds"},
+    },
+    "formatters": {
+        "json": {"()": "labeling.log_format.JsonLines"},
+        "text": {"()": "labeling.log_format.TextWithIds"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["quiet_forbidden"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["quiet_forbidden", "context_ids"],
+            "formatter": ANYMASK_LOG_FORMAT,
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

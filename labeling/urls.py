@@ -23,6 +23,7 @@ from labeling.views import (
     tokens,
     uploads,
 )
+from labeling.views.metrics import metrics_view
 
 
 class IdConverter:
@@ -48,6 +49,7 @@ urlpatterns = [
     path("favicon.ico", site.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", projects.project_list, name="project-list"),
     path("projects/new/", projects.project_create, name="project-create"),
     path(f"{project}/", projects.project_detail, name="project-detail"),

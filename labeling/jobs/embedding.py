@@ -124,6 +124,13 @@ def _embed_leased(image: Image, *, retries: int, max_retries: int) -> str:
         )
         return "gave up"
     _set_status(image, EmbeddingStatus.RUNNING)
+    from labeling.jobs import embedding_batch
+
+    size = embedding_batch.batch_size(model)
+    if size > 1:
+        return embedding_batch.encode_with_companions(
+            model, image, size, retries=retries, max_retries=max_retries
+        )
     try:
         if settings.ANYMASK_TEST_ENCODE_DELAY_MS:  # tests only: a window to kill us in
             time.sleep(settings.ANYMASK_TEST_ENCODE_DELAY_MS / 1000)

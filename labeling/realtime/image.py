@@ -69,6 +69,7 @@ KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 class ImageConsumer(
     LayerOutage, ImagePushes, UndoRequests, ConceptRequests, AsyncWebsocketConsumer
 ):
+    socket_kind = "image"
     image_id: int
     project_id: int
     user_id: int

@@ -25,7 +25,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from labeling.realtime.protocol import CLOSE_RETRY
+from labeling import metrics
+from labeling.realtime import shutdown
+from labeling.realtime.protocol import CLOSE_RESTARTING, CLOSE_RETRY
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,18 @@ class LayerOutage:
     """Mixin for a Channels websocket consumer (first in the bases)."""
 
     accepted = False
+    socket_kind = "other"  # the open-sockets gauge's label
+    close_code: int | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            if self.accepted:
+                metrics.OPEN_SOCKETS.labels(self.socket_kind).dec()
+                logger.info("socket closed: code %s", self.close_code)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
         except LAYER_ERRORS as error:
@@ -64,6 +76,23 @@ class LayerOutage:
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         self.accepted = True
+        metrics.OPEN_SOCKETS.labels(self.socket_kind).inc()
+        shutdown.track(self)
+        # With the socket id (labeling/log_context.py): this and every later line of
+        # this socket can be followed through the log.
+        logger.info("socket open: %s", self.scope.get("path", "?"))  # type: ignore[attr-defined]
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        shutdown.forget(self)
+        self.close_code = message.get("code")
+        await super().websocket_disconnect(message)  # type: ignore[misc]
+
+    async def close_for_restart(self) -> None:
+        """This process is stopping (labeling/realtime/shutdown.py): close with 4012
+        so the page reconnects at once, to another node."""
+        if not getattr(self, "closed", False):
+            self.closed = True
+            await self.close(code=CLOSE_RESTARTING)  # type: ignore[attr-defined]
 
     async def left(self, code: int) -> None:
         """Let go of what the socket holds (rows, tasks); never raises a layer error."""

@@ -39,6 +39,8 @@ def workers_reach_pages() -> bool:
 
 
 class ProjectConsumer(LayerOutage, AsyncJsonWebsocketConsumer):
+    socket_kind = "project"
+
     async def connect(self) -> None:
         self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
         self.closed = True

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # static/js/close_codes.js.
 CLOSE_FORBIDDEN = 4403  # access ended: reconnecting cannot help
 CLOSE_RETRY = 4503  # the server's message service (Redis) is unreachable: retry later
+CLOSE_RESTARTING = 4012  # this web process is stopping: reconnect at once (another node answers)
 
 MAX_SEQ = 2**53  # integers a browser's JSON numbers hold exactly
 MAX_ID = 2**63 - 1  # database ids are 64-bit

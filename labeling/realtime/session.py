@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from inference import EncodedMask, ModelUnavailableError, PromptError
-from labeling import embedding_store
+from labeling import embedding_store, metrics
 from labeling.project_models import ModelRef, load_ref
 from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
 
@@ -112,6 +113,7 @@ class DecodeSession:
                 mask_logits = None
                 if request.refine is not None:  # resolved now: the latest masks so far
                     mask_logits = self.candidate(request.refine, request.model).low_res_logits
+                started = time.perf_counter()
                 decoded = await loop.run_in_executor(
                     pool(),
                     decode_job,
@@ -120,6 +122,7 @@ class DecodeSession:
                     request.prompt(mask_logits),
                     request.preview_max_side,
                 )
+                metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
             except Refusal as refusal:
                 await self._send(error_reply(request.seq, refusal.code, refusal.detail))
                 continue

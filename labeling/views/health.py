@@ -1,18 +1,31 @@
 """Probes for a process supervisor or load balancer, without a login.
 
-`/healthz`: the process answers and reaches its database. `/readyz`: it has also
-finished warming its models (labeling/realtime/warm_start.py), so a first click is
-answered as fast as the next; 503 until then. Both answer figures, never names.
+`/healthz`: the process answers and reaches its database. `/readyz`: it also reaches
+Redis (when configured), can write, read back and delete a tiny object through the
+media storage (the filesystem or S3), and has finished warming its models
+(labeling/realtime/warm_start.py), so a first click is answered as fast as the
+next; 503 until then. Both answer figures and check names, never hosts or errors.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from labeling.realtime import warm_start
+
+logger = logging.getLogger(__name__)
+
+PROBE_PREFIX = "readyz"
+PROBE_BYTES = b"anymask readiness probe\n"
 
 
 def _database_ok() -> bool:
@@ -22,6 +35,43 @@ def _database_ok() -> bool:
     except Exception:
         return False
     return True
+
+
+def _redis_ok() -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception as error:
+        logger.warning("readyz: redis unreachable (%s)", type(error).__name__)
+        return False
+
+
+def _storage_ok() -> bool:
+    """A round trip through the media storage, under a fresh name each time (two
+    probes at once must not delete each other's object)."""
+    name = f"{PROBE_PREFIX}/{secrets.token_hex(8)}.txt"
+    saved: str | None = None
+    try:
+        saved = default_storage.save(name, ContentFile(PROBE_BYTES))
+        with default_storage.open(saved, "rb") as stored:
+            ok = stored.read() == PROBE_BYTES
+        return ok
+    except Exception as error:
+        logger.warning("readyz: media storage failed (%s)", type(error).__name__)
+        return False
+    finally:
+        if saved is not None:
+            try:
+                default_storage.delete(saved)
+            except Exception as error:
+                logger.warning("readyz: probe not deleted (%s)", type(error).__name__)
 
 
 @never_cache
@@ -35,5 +85,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     warm = warm_start.state()
-    ready = warm["ready"] and _database_ok()
-    return JsonResponse({"ready": ready, "models": warm["models"]}, status=200 if ready else 503)
+    checks = {"database": _database_ok(), "storage": _storage_ok(), "models": warm["ready"]}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_ok()
+    ready = all(checks.values())
+    return JsonResponse(
+        {"ready": ready, "checks": checks, "models": warm["models"]},
+        status=200 if ready else 503,
+    )

@@ -6,3 +6,13 @@ export const CLOSE_FORBIDDEN = 4403;
 
 /** The server's message service (Redis) is unreachable or restarted: reconnect later. */
 export const CLOSE_RETRY = 4503;
+
+/** This server process is stopping (a deploy or restart): reconnect at once, without
+ *  backoff; the proxy sends the new socket to whichever node answers. */
+export const CLOSE_RESTARTING = 4012;
+
+/** How long to wait before reconnecting after CLOSE_RESTARTING: a spread of a quarter
+ *  second, so the pages of a stopped node do not all land in the same instant. */
+export function restartingDelay() {
+  return Math.round(Math.random() * 250);
+}

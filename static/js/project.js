@@ -3,7 +3,7 @@
 // a viewer) and the page then fetches the small status JSON again. Polling stays as
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
-import { CLOSE_FORBIDDEN, CLOSE_RETRY } from "./close_codes.js";
+import { CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, restartingDelay } from "./close_codes.js";
 import { plural } from "./human.js";
 import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
@@ -130,6 +130,11 @@ function listen(delay = 1000) {
     pollMs = POLL_FAST_MS;
     counts.dataset.live = "off";
     if (event.code === CLOSE_FORBIDDEN) return; // no longer a member: the next poll says so
+    if (event.code === CLOSE_RESTARTING) {
+      // This node is stopping; another one answers now: no backoff.
+      setTimeout(() => listen(1000), restartingDelay());
+      return;
+    }
     if (event.code === CLOSE_RETRY) {
       counts.dataset.live = "unavailable";
       showLiveNotice(`Live updates are restarting on the server; reconnecting in ${Math.ceil(delay / 1000)} s (the page still refreshes itself).`);

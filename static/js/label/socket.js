@@ -1,7 +1,7 @@
 // The labeling websocket (docs/protocol.md): numbered requests, pushes, and
 // reconnection with exponential backoff. The socket knows nothing of masks; the
 // page decides what to resend after a reconnect (see messages.js, on "hello").
-import { CLOSE_FORBIDDEN, CLOSE_RETRY } from "../close_codes.js";
+import { CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, restartingDelay } from "../close_codes.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_MS = 20000;
@@ -57,6 +57,14 @@ export class LabelSocket {
       // Access was withdrawn. Retrying cannot help; the user must act.
       if (event.code === CLOSE_FORBIDDEN) {
         this.onState("refused", 0);
+        return;
+      }
+      // This node is stopping; another one answers now: no backoff.
+      if (event.code === CLOSE_RESTARTING) {
+        this.attempt = 0;
+        const wait = restartingDelay();
+        this.onState("connecting", wait);
+        this.timer = setTimeout(() => this.connect(), wait);
         return;
       }
       const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from inference.concepts.testing import save_tiny_sam3
-from labeling.models import ConceptQuery, Image, Project
+from labeling.models import ConceptQuery, EmbeddingStatus, Image, Project
 from labeling.services.annotations import do_create_annotation
 from labeling.services.uploads import do_add_image
 from tests.api_helpers import api_for
@@ -65,6 +65,11 @@ def image(personas: Personas, tiny_sam3: str, shared_media: Path, settings: Any)
     Project.objects.filter(pk=personas.project.pk).update(concepts_enabled=True)
     added = do_add_image(personas.project, personas.owner, picture(5, (112, 84)), "a.png")
     drain_queue(settings.CELERY_QUEUE_EMBEDDINGS)  # concept queries need no SAM embedding
+    # Out of the embedding sweep's reach too: the worker would try the project's default
+    # SAM model (not on this machine) and push its failure to the socket mid-test.
+    Image.objects.filter(pk=added.pk).update(
+        embedding_status=EmbeddingStatus.FAILED, embedding_error="not needed here"
+    )
     return added
 
 

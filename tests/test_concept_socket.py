@@ -79,6 +79,8 @@ def query(seq: int, *phrases: str, **extra: Any) -> dict[str, Any]:
 
 def results(socket: Socket, seq: int) -> list[dict[str, Any]]:
     reply = socket.receive(timeout=120)
+    while reply.get("type") == "embedding":  # the image's own status, pushed at any time
+        reply = socket.receive(timeout=120)
     assert reply["type"] == "concept_results" and reply["seq"] == seq, reply
     return list(reply["instances"])
 

@@ -1,0 +1,13 @@
+"""Interactive-segmentation evaluation by the standard protocol (no Django).
+
+`clicks.next_click` places the simulated annotator's clicks as RITM does,
+`simulate.simulate_instance` plays up to 20 of them against a model and records
+the IoU after each, and `metrics.summarize` turns many such curves into NoC@85 /
+NoC@90, NoF and mIoU@k, the figures the interactive segmentation literature reports.
+"""
+
+from .clicks import Click, next_click
+from .metrics import MAX_CLICKS, summarize
+from .simulate import simulate_image, simulate_instance
+
+__all__ = ["MAX_CLICKS", "Click", "next_click", "simulate_image", "simulate_instance", "summarize"]

@@ -23,6 +23,7 @@ class Ability(enum.Enum):
     ANNOTATE = "annotate"  # create and edit masks
     REVIEW = "review"  # approve or reject masks
     MANAGE = "manage"  # members, categories, uploads, settings, exports
+    TRAIN = "train"  # fine-tune the model, adopt or roll back a version (admins)
 
 
 ROLE_ABILITIES: dict[str, frozenset[Ability]] = {

@@ -12,9 +12,10 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 
 from labeling import queueing
-from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals
+from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals, training
 from labeling.models import Image
 
 MAX_RETRIES = 5
@@ -76,6 +77,16 @@ def run_proposals(job_id: int) -> str:
 
 
 _sweepers: list[embedding_sweep.Sweeper] = []
+
+
+@shared_task(bind=True, name=queueing.RUN_TRAINING, max_retries=None)
+def run_training(self: Any, job_id: int) -> str:
+    """Fine-tune a project's mask decoder (labeling/jobs/training.py). While another
+    run of the project is running, this one waits: the task retries later."""
+    outcome = training.perform_training(job_id)
+    if outcome == "waiting":
+        raise self.retry(countdown=settings.ANYMASK_TRAINING_WAIT_SECONDS)
+    return outcome
 
 
 @worker_ready.connect

@@ -69,7 +69,9 @@ def first_click(target: np.ndarray) -> tuple[int, int] | None:
     return point if depth > 0 else None
 
 
-def corrective_click(target: np.ndarray, predicted: np.ndarray) -> tuple[tuple[int, int], int] | None:
+def corrective_click(
+    target: np.ndarray, predicted: np.ndarray
+) -> tuple[tuple[int, int], int] | None:
     """((y, x), label) of the next click given the current (L, L) bool prediction:
     1 in the largest-margin missed region, 0 in the largest-margin extra one; None
     when the prediction is already exact."""

@@ -135,8 +135,10 @@ class DecoderTrainer:
         points: list[tuple[float, float]],
         labels: list[int],
         box: np.ndarray | None,
+        mask_in: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One prompt (model-input coordinates) -> logits (m, L, L), IoU (m,), float32.
+        """One prompt (model-input coordinates, optional (L, L) previous logits) ->
+        logits (m, L, L), IoU (m,), float32.
 
         A single click asks for SAM's three masks (it is ambiguous), anything else
         for one."""
@@ -147,6 +149,8 @@ class DecoderTrainer:
             kwargs["input_labels"] = torch.tensor([[labels]], dtype=torch.long, device=device)
         if box is not None:
             kwargs["input_boxes"] = torch.from_numpy(box).to(device)[None, None]
+        if mask_in is not None:
+            kwargs["input_masks"] = mask_in.to(device, torch.float32)[None, None]
         multimask = len(points) == 1 and box is None
         with self._context():
             out = self.network(image_embeddings=features, multimask_output=multimask, **kwargs)
@@ -154,13 +158,16 @@ class DecoderTrainer:
 
     def sample_prompt(
         self, features: Any, target: torch.Tensor, rng: np.random.Generator, corrections: int
-    ) -> tuple[list[tuple[float, float]], list[int], np.ndarray | None]:
+    ) -> tuple[list[tuple[float, float]], list[int], np.ndarray | None, torch.Tensor | None]:
         """A first click or a jittered box, then `corrections` corrective clicks placed
-        on the current prediction (computed without gradients)."""
+        on the current prediction (computed without gradients), and the logits of that
+        prediction: what the next decode gets as its mask prompt, as in the labeling
+        page and the evaluator (`inference.evaluation.simulate`)."""
         truth = target.cpu().numpy() > 0.5
         points: list[tuple[float, float]] = []
         labels: list[int] = []
         box = None
+        mask_in: torch.Tensor | None = None
         if rng.random() < self.box_fraction:
             box = jittered_box(truth, rng, self.low_res, self.image_size)
         if box is None:
@@ -170,15 +177,16 @@ class DecoderTrainer:
                 labels.append(1)
         for _ in range(corrections):
             with torch.no_grad():
-                logits, scores = self.forward(features, points, labels, box)
-            predicted = logits[int(torch.argmax(scores))].cpu().numpy() > 0
-            click = corrective_click(truth, predicted)
+                logits, scores = self.forward(features, points, labels, box, mask_in)
+            chosen = logits[int(torch.argmax(scores))]
+            click = corrective_click(truth, chosen.cpu().numpy() > 0)
             if click is None:
                 break
             cell, label = click
             points.append(cell_to_model(cell, self.low_res, self.image_size))
             labels.append(label)
-        return points, labels, box
+            mask_in = chosen.detach()
+        return points, labels, box, mask_in
 
 
 def train_decoder(
@@ -263,13 +271,13 @@ def _image_step(
     for index in picked:
         target = targets[index].to(model.device)
         corrections = int(rng.integers(0, config.max_corrective_clicks + 1))
-        points, labels, box = trainer.sample_prompt(features, target, rng, corrections)
+        points, labels, box, mask_in = trainer.sample_prompt(features, target, rng, corrections)
         if not points and box is None:
             continue
-        logits, iou = trainer.forward(features, points, labels, box)
+        logits, iou = trainer.forward(features, points, labels, box, mask_in)
         loss = sam_loss(logits, iou, target) / count
-        if not math.isfinite(float(loss)):
+        if not math.isfinite(float(loss.detach())):
             raise FloatingPointError("the training loss is not finite; lower the learning rate")
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     return total

@@ -111,7 +111,7 @@ def test_a_version_shares_the_encoder_and_decodes_differently(
 def test_training_lowers_the_loss(
     model: SegmentationModel, embedding: Embedding, masks: list[np.ndarray]
 ) -> None:
-    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 8, "learning_rate": 1e-3})
+    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 8, "learning_rate": 1e-4})
     result = train_decoder(model, items(embedding, masks[:1]), config)
     assert result.steps == 8 and result.stopped == "steps"
     tuned = with_decoder_state(model, result.state, "t")
@@ -125,7 +125,8 @@ def test_training_lowers_the_loss(
 def test_training_is_deterministic_under_a_seed(
     sam_model: SegmentationModel, sam_embedding: Embedding, masks: list[np.ndarray]
 ) -> None:
-    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 2})
+    # Boxes are jittered at random: the seed decides the prompts.
+    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 2, "box_fraction": 0.5})
     first = train_decoder(sam_model, items(sam_embedding, masks), config)
     second = train_decoder(sam_model, items(sam_embedding, masks), config)
     assert all(torch.equal(first.state[k], second.state[k]) for k in first.state)

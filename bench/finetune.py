@@ -191,11 +191,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=240, help="training time budget")
     parser.add_argument("--steps", type=int, default=2000, help="most training steps")
     parser.add_argument("--clicks", type=int, default=20, help="click budget of the gate")
+    parser.add_argument("--masks-per-step", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-4, help="learning rate")
     parser.add_argument("--full", action="store_true", help="full-size SAM ViT-B")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="anymask-bench-finetune-") as folder:
         os.environ["ANYMASK_TRAINING_MAX_STEPS"] = str(args.steps)
         os.environ["ANYMASK_TRAINING_EVAL_CLICKS"] = str(args.clicks)
+        os.environ["ANYMASK_TRAINING_MASKS_PER_STEP"] = str(args.masks_per_step)
+        os.environ["ANYMASK_TRAINING_LEARNING_RATE"] = str(args.lr)
         # The bench reports both sets of figures; the gate keeps the version anyway.
         os.environ["ANYMASK_TRAINING_MIN_MIOU_GAIN"] = "0"
         os.environ["ANYMASK_TRAINING_MIN_NOC_DROP"] = "0"

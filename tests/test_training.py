@@ -159,13 +159,13 @@ def test_a_better_decoder_is_kept_and_adopting_it_changes_what_clicks_decode(
         assert image is not None
         socket, _hello = open_socket(runner, personas.annotator, image)
         prompt = {"type": "prompt", "seq": 1, "points": [[160, 120]], "labels": [1]}
-        before = masks_for(socket, prompt)["masks"]
+        before = masks_for(socket, prompt)["candidates"]
         assert owner.post(f"/projects/{project.pk}/models/adopt", {"version": "1"}).status_code
         assert Project.objects.get(pk=project.pk).adopted_version == version
-        adopted = masks_for(socket, {**prompt, "seq": 2})["masks"]  # the same open socket
+        adopted = masks_for(socket, {**prompt, "seq": 2})["candidates"]  # the same open socket
         assert [m["rle"] for m in adopted] != [m["rle"] for m in before]
         owner.post(f"/projects/{project.pk}/models/adopt", {"version": "base"})
-        rolled_back = masks_for(socket, {**prompt, "seq": 3})["masks"]
+        rolled_back = masks_for(socket, {**prompt, "seq": 3})["candidates"]
         assert [m["rle"] for m in rolled_back] == [m["rle"] for m in before]
         # Adopting a version again is one step too, over the API as well.
         api = api_for(personas.owner)
@@ -176,7 +176,7 @@ def test_a_better_decoder_is_kept_and_adopting_it_changes_what_clicks_decode(
             and listed["adopted"] == 1
             and listed["versions"][0]["adopted"] is True
         )
-        again = masks_for(socket, {**prompt, "seq": 4})["masks"]
+        again = masks_for(socket, {**prompt, "seq": 4})["candidates"]
         assert [m["rle"] for m in again] == [m["rle"] for m in adopted]
     finally:
         runner.close()

@@ -114,7 +114,7 @@ def test_training_lowers_the_loss(
     # SAM only: on the tiny random SAM 2 this short run did not reliably lower the
     # fixed prompt's loss (see the README's fine-tuning section).
     model, embedding = sam_model, sam_embedding
-    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 8, "learning_rate": 1e-3})
+    config = TrainConfig(**{**QUICK.__dict__, "max_steps": 8, "learning_rate": 1e-4})
     result = train_decoder(model, items(embedding, masks[:1]), config)
     assert result.steps == 8 and result.stopped == "steps"
     tuned = with_decoder_state(model, result.state, "t")

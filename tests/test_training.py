@@ -139,6 +139,7 @@ def test_a_better_decoder_is_kept_and_adopting_it_changes_what_clicks_decode(
 ) -> None:
     settings.ANYMASK_TRAINING_MIN_MIOU_GAIN = 0.0
     settings.ANYMASK_TRAINING_MIN_NOC_DROP = 0.0
+    settings.ANYMASK_TRAINING_MAX_STEPS = 24
     owner = start(personas, project)
     job = queued_job(settings)
     assert perform_training(job.pk) == "kept"
@@ -147,7 +148,7 @@ def test_a_better_decoder_is_kept_and_adopting_it_changes_what_clicks_decode(
     assert (job.status, job.version, version.number) == ("done", version, 1)
     base, tuned = version.metrics["base"], version.metrics["tuned"]
     assert tuned["miou1"] > base["miou1"] and tuned["noc85"] <= base["noc85"]
-    assert version.metrics["training"]["steps"] == 10
+    assert version.metrics["training"]["steps"] == 24
     assert stored_decoders(project) == [Path(version.decoder_file).name]
     page = owner.get(f"/projects/{project.pk}/models/").content.decode()
     assert f"{base['miou1']:.3f} → {tuned['miou1']:.3f}" in page

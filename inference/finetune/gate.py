@@ -36,11 +36,11 @@ def is_better(
     base: dict[str, Any], tuned: dict[str, Any], min_miou_gain: float, min_noc_drop: float
 ) -> bool:
     """True when the tuned summary's mIoU@1 is higher by `min_miou_gain`, or its NoC@85
-    lower by `min_noc_drop`, and neither figure got worse."""
+    lower by `min_noc_drop`, neither figure got worse and one got better."""
     if not base.get("instances") or base.get("miou1") is None or tuned.get("miou1") is None:
         return False
     gain = tuned["miou1"] - base["miou1"]
     drop = base["noc85"] - tuned["noc85"]
-    if gain < 0 or drop < 0:
+    if gain < 0 or drop < 0 or (gain == 0 and drop == 0):  # equal is not better
         return False
     return gain >= min_miou_gain or drop >= min_noc_drop

@@ -25,9 +25,18 @@ from labeling.jobs import (
     job_heartbeat,
     job_sweep,
     proposals,
+    training,
 )
 from labeling.jobs.periodic import Periodic
-from labeling.models import CocoImport, ConceptJob, EvaluationRun, Export, Image, ProposalJob
+from labeling.models import (
+    CocoImport,
+    ConceptJob,
+    EvaluationRun,
+    Export,
+    Image,
+    ProposalJob,
+    TrainingJob,
+)
 
 MAX_RETRIES = 5
 
@@ -111,6 +120,17 @@ def run_concepts(job_id: int) -> str:
 
 
 _sweepers: list[Periodic] = []
+
+
+@shared_task(bind=True, name=queueing.RUN_TRAINING, max_retries=None)
+def run_training(self: Any, job_id: int) -> str:
+    """Fine-tune a project's mask decoder (labeling/jobs/training.py). While another
+    run of the project is running, this one waits: the task retries later."""
+    with job_heartbeat.beating(TrainingJob, job_id):
+        outcome = training.perform_training(job_id)
+    if outcome == "waiting":
+        raise self.retry(countdown=settings.ANYMASK_TRAINING_WAIT_SECONDS)
+    return outcome
 
 
 @worker_ready.connect

@@ -25,13 +25,22 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import CocoImport, ConceptJob, EvaluationRun, Export, JobStatus, ProposalJob
+from labeling.models import (
+    CocoImport,
+    ConceptJob,
+    EvaluationRun,
+    Export,
+    JobStatus,
+    ProposalJob,
+    TrainingJob,
+)
 from labeling.queueing import (
     RUN_CONCEPTS,
     RUN_EVALUATION,
     RUN_EXPORT,
     RUN_IMPORT,
     RUN_PROPOSALS,
+    RUN_TRAINING,
     enqueue,
     queue_of,
     waiting,
@@ -64,6 +73,8 @@ KINDS: list[JobKind] = [
     JobKind(EvaluationRun, RUN_EVALUATION, _error),
     # Safe to run again: each image's concept proposals are replaced, not added.
     JobKind(ConceptJob, RUN_CONCEPTS, _error),
+    # Safe to run again: a run keeps nothing until it ends (the gate writes the version).
+    JobKind(TrainingJob, RUN_TRAINING, _error),
 ]
 
 

@@ -73,9 +73,12 @@ def _cells(pixels: int, cells: int) -> np.ndarray:
     return np.minimum(index, cells - 1)
 
 
-def _sum_by(values: np.ndarray, cells: np.ndarray, count: int, axis: int) -> np.ndarray:
-    """Sum `values` along `axis` into `count` cells (`cells`: ascending, per pixel).
-    A cell no pixel falls in (an image smaller than the frame) copies its neighbour."""
+def _sum_by(
+    values: np.ndarray, cells: np.ndarray, count: int, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum `values` along `axis` into `count` cells (`cells`: ascending, per pixel),
+    and how many pixels each cell got. A cell no pixel falls in (an image smaller
+    than the frame) copies its neighbour."""
     starts = np.flatnonzero(np.r_[True, np.diff(cells) > 0])
     sums = np.add.reduceat(values, starts, axis=axis, dtype=np.float64)
     hit = cells[starts]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -102,7 +103,10 @@ class CategoryHead:
             or bias.shape != (classes,)
         ):
             raise HeadError("a category head's arrays do not fit together")
-        if not all(np.isfinite(a).all() for a in (mean, scale, weights, bias)) or (scale <= 0).any():
+        if (
+            not all(np.isfinite(a).all() for a in (mean, scale, weights, bias))
+            or (scale <= 0).any()
+        ):
             raise HeadError("a category head holds values that are not finite")
         return cls(categories, mean, scale, weights, bias)
 

@@ -24,6 +24,7 @@ AUTO_SEGMENT = "labeling.tasks.auto_segment"
 RUN_PROPOSALS = "labeling.tasks.run_proposals"
 RUN_EXPORT = "labeling.tasks.run_export"
 RUN_IMPORT = "labeling.tasks.run_import"
+TRAIN_CLASSIFIER = "labeling.tasks.train_classifier"
 
 
 def queue_of(name: str) -> str:

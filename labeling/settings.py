@@ -248,6 +248,10 @@ ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
 # torch threads for each decode thread; 0 splits the process's cores between them.
 ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
+# The category classifier retrains in the background after this many newly approved
+# (categorised) masks; it learns from at most ANYMASK_CLASSIFIER_MAX_MASKS of them.
+ANYMASK_CLASSIFIER_RETRAIN_EVERY = env_int("ANYMASK_CLASSIFIER_RETRAIN_EVERY", 50, minimum=1)
+ANYMASK_CLASSIFIER_MAX_MASKS = env_int("ANYMASK_CLASSIFIER_MAX_MASKS", 20_000, minimum=10)
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
 # Token bucket per connection: RATE messages a second sustained, BURST at once.
@@ -369,12 +373,14 @@ else:
 CELERY_QUEUE_EMBEDDINGS = env_str("ANYMASK_QUEUE_EMBEDDINGS", "embeddings")
 CELERY_QUEUE_AUTOMATIC = env_str("ANYMASK_QUEUE_AUTOMATIC", "automatic")
 CELERY_QUEUE_DEFAULT = env_str("ANYMASK_QUEUE_DEFAULT", "default")
+CELERY_QUEUE_TRAINING = env_str("ANYMASK_QUEUE_TRAINING", "training")
 ANYMASK_TASK_QUEUES = {
     "labeling.tasks.compute_embedding": CELERY_QUEUE_EMBEDDINGS,
     "labeling.tasks.auto_segment": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_proposals": CELERY_QUEUE_AUTOMATIC,
     "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
+    "labeling.tasks.train_classifier": CELERY_QUEUE_TRAINING,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

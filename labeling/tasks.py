@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from labeling import queueing
-from labeling.jobs import coco_import, embedding, embedding_sweep, export, proposals
+from labeling.jobs import classifier, coco_import, embedding, embedding_sweep, export, proposals
 from labeling.models import Image
 
 MAX_RETRIES = 5
@@ -73,6 +73,12 @@ def run_import(import_id: int) -> str:
 def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     return proposals.perform_proposals(job_id)
+
+
+@shared_task(name=queueing.TRAIN_CLASSIFIER)
+def train_classifier(project_id: int) -> str:
+    """Retrain a project's category classifier (labeling/jobs/classifier.py)."""
+    return classifier.train_classifier(project_id)
 
 
 _sweepers: list[embedding_sweep.Sweeper] = []

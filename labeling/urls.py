@@ -9,6 +9,7 @@ from labeling.forms import AdminLoginForm
 from labeling.views import (
     accounts,
     categories,
+    classifier,
     exports,
     health,
     images,
@@ -99,6 +100,7 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/submit", review.image_submit, name="image-submit"),
     path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
     path(f"{project}/review/", review.review_page, name="project-review"),
+    path(f"{project}/classifier/train", classifier.train, name="classifier-train"),
     path(f"{project}/proposals/", proposals.start, name="proposals-start"),
     path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
     path(f"{project}/proposals/<id:job_id>/cancel", proposals.cancel, name="proposals-cancel"),

@@ -2,21 +2,25 @@
 on a job's images, with progress and cancel (`run_proposals`).
 
 The masks are written by `services.proposals.do_replace_proposals`; the filters
-come from the project (predicted IoU, stability, minimum area).
+come from the project (predicted IoU, stability, minimum area). With a category
+classifier trained, each proposal comes pre-filled with its suggested category and
+the classifier's confidence in it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from labeling import embedding_store
+from labeling import category_store, embedding_store
 from labeling.events import nudge_pages_on_commit
 from labeling.jobs.progress import RowProgress, claim_queued
-from labeling.models import Image, JobStatus, ProposalJob
-from labeling.services.proposals import do_replace_proposals
+from labeling.models import Category, Image, JobStatus, ProposalJob
+from labeling.services.proposals import Suggestion, do_replace_proposals
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +47,26 @@ def propose_for_image(
         stability_score_thresh=stability_score_thresh,
         min_region_area=min_region_area,
     )
-    return do_replace_proposals(image, found)
+    return do_replace_proposals(image, found, suggest_categories(image, embedding, found))
+
+
+def suggest_categories(image: Image, embedding: Any, found: list[Any]) -> list[Suggestion]:
+    """The project classifier's (category id, confidence) for each found mask; (None,
+    None) for all when there is no classifier, and for a suggested category that has
+    been deleted since the classifier learned it."""
+    head = category_store.load(image.project.category_head)
+    if head is None or not found:
+        return [(None, None)] * len(found)
+    from inference.category_features import rle_features
+
+    rows = np.stack([rle_features(embedding, mask.rle) for mask in found])
+    existing = set(
+        Category.objects.filter(project_id=image.project_id).values_list("pk", flat=True)
+    )
+    return [
+        (category, round(confidence, 4)) if category in existing else (None, None)
+        for category, confidence in head.suggest(rows)
+    ]
 
 
 def perform_proposals(job_id: int) -> str:

@@ -126,7 +126,8 @@ def _image_sql() -> str:
         "embedding_error",
     )
     person, joins = _person_sql("i.project_id")
-    columns = [*person, "p.model_spec", *(f"i.{q(c)}" for c in image_columns)]
+    # The project's classifier too: a retrain's new one must reach the next click.
+    columns = [*person, "p.model_spec", "p.category_head", *(f"i.{q(c)}" for c in image_columns)]
     # Only model metadata is formatted in; every value is a query parameter.
     return (
         f"SELECT {', '.join(columns)} FROM {_table(Image)} i"  # noqa: S608

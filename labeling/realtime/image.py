@@ -226,7 +226,10 @@ class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         self.keep_claim()
         image = allowed.image
-        request = parse_prompt(seq, message, allowed.access.project.model_spec, image.sha256)
+        project = allowed.access.project
+        request = parse_prompt(
+            seq, message, project.model_spec, image.sha256, project.category_head
+        )
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
         except PromptError as error:
@@ -287,6 +290,8 @@ class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
             fields["status"] = message["status"]
         if "review_comment" in message:
             fields["review_comment"] = comment_field(message)
+        # Clicks spent on an existing mask (fixing a proposal): added to its count.
+        fields["clicks"] = int_field(message, "clicks", 0, MAX_CLICKS, optional=True)
         try:
             needs = abilities_for_change(
                 shape="rle" in fields,

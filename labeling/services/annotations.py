@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 
 from inference import EncodedMask
 from inference.masks import (
@@ -37,6 +38,7 @@ from labeling.models import (
     Image,
     LabelingStatus,
 )
+from labeling.services.classifier import retrain_when_committed
 from labeling.services.errors import ServiceError
 
 
@@ -136,6 +138,7 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
         "status": annotation.status,
         "source": annotation.source,
         "score": annotation.score,
+        "category_confidence": annotation.category_confidence,
         "version": annotation.version,
         "review_comment": annotation.review_comment,
         "created_by": _username(annotation.created_by),
@@ -172,6 +175,7 @@ def do_create_annotation(
     client_key: uuid.UUID | None = None,
     clicks: int | None = None,
     edit_seconds: float | None = None,
+    category_confidence: float | None = None,
     origin: str | None = None,
 ) -> Annotation:
     clean = check_rle(image, rle)
@@ -190,6 +194,7 @@ def do_create_annotation(
         client_key=client_key,
         clicks=clicks,
         edit_seconds=edit_seconds,
+        category_confidence=category_confidence,
     )
     created_event(annotation, user).save()
     if status != AnnotationStatus.PROPOSED:  # machine proposals are not human work
@@ -274,6 +279,7 @@ def do_update_annotation(
     category_id: int | None = _UNSET,
     status: str = _UNSET,
     review_comment: str = _UNSET,
+    clicks: int | None = None,
     origin: str | None = None,
 ) -> Annotation:
     before = _current(image, annotation_id)
@@ -300,6 +306,10 @@ def do_update_annotation(
             )
         fields["review_comment"] = comment
         changes["review_comment"] = [before.review_comment, comment]
+    if clicks is not None:
+        # Work on an existing mask (fixing a machine proposal, say) adds to its clicks,
+        # so the dashboard counts what pre-filled masks cost too.
+        fields["clicks"] = Coalesce(F("clicks"), 0) + clicks
     if not fields:
         raise ServiceError("Nothing to change.")
     # The conditional UPDATE is the concurrency check: it matches only the version the
@@ -310,6 +320,8 @@ def do_update_annotation(
     if not matched:
         raise VersionConflict(_current(image, annotation_id))
     after = Annotation.objects.select_related("created_by", "updated_by").get(pk=annotation_id)
+    if after.status == AnnotationStatus.APPROVED and before.status != AnnotationStatus.APPROVED:
+        retrain_when_committed(image.project_id)
     _record(
         image,
         HistoryAction.UPDATED,

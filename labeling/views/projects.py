@@ -13,7 +13,8 @@ from labeling.forms import ProjectForm
 from labeling.models import EmbeddingStatus, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
-from labeling.services.dashboard import annotator_stats, progress
+from labeling.services.classifier import classifier_json
+from labeling.services.dashboard import annotator_stats, origin_stats, progress
 from labeling.services.errors import ServiceError
 from labeling.services.image_grid import (
     DEFAULT_PER_PAGE,
@@ -178,5 +179,7 @@ def project_dashboard(request: AuthedRequest, project_id: int) -> HttpResponse:
         "project": access.project,
         "progress": progress(access.project),
         "annotators": annotator_stats(access.project),
+        "origins": origin_stats(access.project),
+        "classifier": classifier_json(access.project),
     }
     return render(request, "labeling/dashboard.html", context)

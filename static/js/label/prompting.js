@@ -6,6 +6,7 @@
 import { Mask } from "./mask.js";
 import { overlayFromMask } from "./overlay.js";
 import { HOVER_SETTING, clampX, clampY, inside, newCurrent, round1, writeSetting } from "./state.js";
+import { applySuggestion } from "./suggestion.js";
 
 const PREVIEW_MAX_SIDE = 2048;
 const PENDING_RETRY_MS = 3000;
@@ -89,6 +90,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     const c = state.current;
     c.candidates = reply.candidates.map((candidate) => ({
       mask: Mask.fromRLE(candidate.rle), score: candidate.score, area: candidate.area,
+      suggestion: candidate.suggestion || null,
     }));
     c.chosen = 0;
     c.edited = null;
@@ -97,6 +99,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     if (!c.candidates.length) ui.say("The model found no mask there; try another point.", "warn");
     else ui.say("");
     ui.refreshCurrent();
+    applySuggestion(state, root, ui);
   }
 
   function onPending(reply) {
@@ -129,6 +132,7 @@ export function createPrompting({ state, root, socket, undo, ui }) {
     c.chosen = index;
     c.edited = null;
     ui.refreshCurrent();
+    applySuggestion(state, root, ui);
   }
 
   function cycleCandidate(step) {

@@ -73,12 +73,9 @@ def suggest(embedding: Any, decoded: Decoded, category_head: str) -> Suggestions
     head = category_store.load(category_head)
     if head is None or not len(decoded):
         return None
-    import numpy as np
+    from inference.category_features import candidates_features
 
-    from inference.category_features import candidate_features
-
-    rows = np.stack([candidate_features(embedding, c.low_res_logits) for c in decoded])
-    return head.suggest(rows)
+    return head.suggest(candidates_features(embedding, [c.low_res_logits for c in decoded]))
 
 
 def full_mask_job(spec: str, sha256: str, low_res_logits: Any) -> EncodedMask:

@@ -81,9 +81,9 @@ def main() -> None:
         head.suggest(candidates_features(embedding, [c.low_res_logits for c in decoded]))
         t2 = time.perf_counter()
         cached = embedding.prepared.pop(_GRID_KEY)
-        naive = np.stack([rle_features(embedding, c.rle) for c in decoded])
+        naive_rows = np.stack([rle_features(embedding, c.rle) for c in decoded])
         embedding.prepared.pop(_GRID_KEY)
-        head.suggest(naive)
+        head.suggest(naive_rows)
         t3 = time.perf_counter()
         embedding.prepared[_GRID_KEY] = cached
         if i >= args.warmup:

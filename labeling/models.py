@@ -250,6 +250,9 @@ class Annotation(models.Model):
     # The reviewer's word on this one mask (why it was rejected, say); shown next to
     # the mask to its annotator. Whole-image decisions keep theirs on the Image.
     review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
+    # Imported as the project's ground-truth set (a COCO import marked so): the masks
+    # the evaluator can judge models on (`evaluate --masks ground_truth`).
+    ground_truth = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -408,6 +411,8 @@ class CocoImport(Job):
     original_name = models.CharField(max_length=255)
     file = models.CharField(max_length=500)  # storage name of the uploaded JSON
     create_categories = models.BooleanField(default=False)
+    # The file is a ground-truth set: its masks are marked `Annotation.ground_truth`.
+    ground_truth = models.BooleanField(default=False)
     # Item-by-item problems ("annotations[3] (id 17): ..."); any one means nothing
     # was imported.
     errors = models.JSONField(default=list)
@@ -532,4 +537,5 @@ class ModelStatus(models.Model):
 
 # Defined in its own module to keep this one in bounds; imported here so Django finds it.
 from labeling.category_classifier import CategoryClassifier  # noqa: E402, F401
+from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
 from labeling.model_versions import ModelVersion  # noqa: E402, F401

@@ -23,12 +23,13 @@ class Ability(enum.Enum):
     ANNOTATE = "annotate"  # create and edit masks
     REVIEW = "review"  # approve or reject masks
     MANAGE = "manage"  # members, categories, uploads, settings, exports
+    VIEW_QUALITY = "view_quality"  # the Model quality tab: evaluation runs and figures
 
 
 ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
     Role.ADMIN: frozenset(Ability),
     Role.ANNOTATOR: frozenset({Ability.VIEW, Ability.ANNOTATE}),
-    Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW}),
+    Role.REVIEWER: frozenset({Ability.VIEW, Ability.REVIEW, Ability.VIEW_QUALITY}),
 }
 
 

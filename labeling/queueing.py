@@ -25,6 +25,7 @@ RUN_PROPOSALS = "labeling.tasks.run_proposals"
 RUN_EXPORT = "labeling.tasks.run_export"
 RUN_IMPORT = "labeling.tasks.run_import"
 TRAIN_CLASSIFIER = "labeling.tasks.train_classifier"
+RUN_EVALUATION = "labeling.tasks.run_evaluation"
 
 
 def queue_of(name: str) -> str:

@@ -234,6 +234,9 @@ ANYMASK_IMPORT_MAX_BYTES = env_int("ANYMASK_IMPORT_MAX_BYTES", 50 * 1024 * 1024,
 # Machine proposals prompt a grid of this many points per side (SAM's default, 32:
 # 1,024 prompts an image); fewer is faster and finds fewer small objects.
 ANYMASK_PROPOSAL_POINTS_PER_SIDE = env_int("ANYMASK_PROPOSAL_POINTS_PER_SIDE", 32, minimum=1)
+# The evaluator's click budget per object: 20 is the protocol every paper reports
+# NoC with; fewer makes a quick check (NoC then counts this budget for a failure).
+ANYMASK_EVALUATION_MAX_CLICKS = min(20, env_int("ANYMASK_EVALUATION_MAX_CLICKS", 20, minimum=1))
 
 # "Next image" claims an image for its annotator; a claim nobody has worked under for
 # this long is free for the next person (labeling/services/claims.py).
@@ -253,6 +256,9 @@ ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 ANYMASK_CLASSIFIER_RETRAIN_EVERY = env_int("ANYMASK_CLASSIFIER_RETRAIN_EVERY", 50, minimum=1)
 ANYMASK_CLASSIFIER_MAX_MASKS = env_int("ANYMASK_CLASSIFIER_MAX_MASKS", 20_000, minimum=10)
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+# Fine-tuned decoders (model versions) kept loaded per process, beside their base
+# model's encoder (a SAM decoder is ~16 MB in float32, ~8 MB in bfloat16).
+ANYMASK_MODEL_VERSION_CACHE_SIZE = env_int("ANYMASK_MODEL_VERSION_CACHE_SIZE", 4, minimum=1)
 ANYMASK_WS_MAX_FRAME_BYTES = env_int("ANYMASK_WS_MAX_FRAME_BYTES", 256 * 1024, minimum=1024)
 # Token bucket per connection: RATE messages a second sustained, BURST at once.
 ANYMASK_WS_RATE = env_int("ANYMASK_WS_RATE", 30, minimum=1)
@@ -381,6 +387,8 @@ ANYMASK_TASK_QUEUES = {
     "labeling.tasks.run_export": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.run_import": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.train_classifier": CELERY_QUEUE_TRAINING,
+    # Decoder-only work on stored embeddings; a GPU worker can take it over.
+    "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

@@ -14,7 +14,15 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from labeling import queueing
-from labeling.jobs import classifier, coco_import, embedding, embedding_sweep, export, proposals
+from labeling.jobs import (
+    classifier,
+    coco_import,
+    embedding,
+    embedding_sweep,
+    evaluation,
+    export,
+    proposals,
+)
 from labeling.models import Image
 
 MAX_RETRIES = 5
@@ -79,6 +87,12 @@ def run_proposals(job_id: int) -> str:
 def train_classifier(project_id: int) -> str:
     """Retrain a project's category classifier (labeling/jobs/classifier.py)."""
     return classifier.train_classifier(project_id)
+
+
+@shared_task(name=queueing.RUN_EVALUATION)
+def run_evaluation(run_id: int) -> str:
+    """A model-quality evaluation run (labeling/jobs/evaluation.py)."""
+    return evaluation.perform_evaluation(run_id)
 
 
 _sweepers: list[embedding_sweep.Sweeper] = []

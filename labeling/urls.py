@@ -17,6 +17,7 @@ from labeling.views import (
     members,
     projects,
     proposals,
+    quality,
     review,
     tokens,
     uploads,
@@ -102,6 +103,9 @@ urlpatterns = [
     path(f"{project}/review/", review.review_page, name="project-review"),
     path(f"{project}/classifier/train", classifier.train, name="classifier-train"),
     path(f"{project}/proposals/", proposals.start, name="proposals-start"),
+    path(f"{project}/quality/", quality.quality, name="project-quality"),
+    path(f"{project}/quality/status.json", quality.quality_status, name="project-quality-status"),
+    path(f"{project}/quality/<id:run_id>/cancel", quality.quality_cancel, name="quality-cancel"),
     path(f"{project}/proposals/filters", proposals.filters, name="proposals-filters"),
     path(f"{project}/proposals/<id:job_id>/cancel", proposals.cancel, name="proposals-cancel"),
     path(

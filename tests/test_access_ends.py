@@ -173,7 +173,8 @@ def test_a_role_that_still_may_view_keeps_the_socket(
     Membership.objects.filter(user=personas.annotator).update(role=Role.REVIEWER)
     if kind == "image":
         told = socket.receive(timeout=3)
-        assert told == {"type": "role", "role": "reviewer", "abilities": ["review", "view"]}
+        abilities = ["review", "view", "view_quality"]
+        assert told == {"type": "role", "role": "reviewer", "abilities": abilities}
         assert time.monotonic() - started < 2.0
     else:
         time.sleep(1.5)  # past a guard check

@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
+from labeling.evaluation_models import EvaluationRun
 from labeling.models import (
     Category,
     CocoImport,
@@ -143,6 +144,22 @@ def proposal_job_status(t: Target) -> object:
     return list(ProposalJob.objects.filter(pk=t.job_id).values_list("status", flat=True))
 
 
+def evaluations_of(t: Target) -> object:
+    return EvaluationRun.objects.filter(project_id=t.project_id).count()
+
+
+def quality_cancel(client: Client, t: Target) -> Response:
+    # A queued run to cancel, made directly (a missing project has none).
+    run_id = 1
+    if Project.objects.filter(pk=t.project_id).exists():
+        run_id = EvaluationRun.objects.create(project_id=t.project_id, spec="sam-vit-base").pk
+    return client.post(reverse("quality-cancel", args=[t.project_id, run_id]))
+
+
+def canceled_evaluations(t: Target) -> object:
+    return EvaluationRun.objects.filter(project_id=t.project_id, status=JobStatus.CANCELED).count()
+
+
 def members_of(t: Target) -> object:
     return sorted(Membership.objects.filter(project_id=t.project_id).values_list("user", "role"))
 
@@ -228,6 +245,10 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     ),
     (post("proposals-start", {"scope": "project"}), ADMIN_ACTION, proposal_jobs_of),
     (post("proposals-cancel", {}, "job"), ADMIN_ACTION, proposal_job_status),
+    (get("project-quality"), REVIEW_PAGE, None),
+    (get("project-quality-status"), REVIEW_PAGE, None),
+    (post("project-quality", {"version": "base", "split": "all"}), ADMIN_ACTION, evaluations_of),
+    (quality_cancel, ADMIN_ACTION, canceled_evaluations),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 

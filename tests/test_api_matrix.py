@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from inference.masks import rle_encode
+from labeling.evaluation_models import EvaluationRun
 from labeling.models import (
     Annotation,
     ApiToken,
@@ -59,6 +60,7 @@ class World:
     annotation: Annotation
     export: Export
     invitation: Invitation
+    evaluation: EvaluationRun
 
 
 def build_world(project: Project, owner: Any, base: int) -> World:
@@ -78,7 +80,12 @@ def build_world(project: Project, owner: Any, base: int) -> World:
     invitation = do_invite(
         project, owner, f"guest{base}@example.com", "annotator", "http://testserver"
     ).invitation
-    return World(project, image, submitted, category, spare, annotation, export, invitation)
+    evaluation = EvaluationRun.objects.create(
+        project=project, created_by=owner, spec="sam-vit-base", status=JobStatus.DONE
+    )
+    return World(
+        project, image, submitted, category, spare, annotation, export, invitation, evaluation
+    )
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,16 @@ ENDPOINTS: dict[str, Endpoint] = {
     "invitation-revoke": Endpoint(
         "DELETE", lambda w: f"{p(w)}/invitations/{w.invitation.pk}", needs=frozenset({M}), ok=204
     ),
+    "evaluation-start": Endpoint(
+        "POST", lambda w: f"{p(w)}/evaluations", lambda w: {"split": "all"}, frozenset({M}), 202
+    ),
+    "evaluations": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations", needs=frozenset({Ability.VIEW_QUALITY})
+    ),
+    "evaluation": Endpoint(
+        "GET", lambda w: f"{p(w)}/evaluations/{w.evaluation.pk}",
+        needs=frozenset({Ability.VIEW_QUALITY}),
+    ),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
@@ -240,7 +257,7 @@ def test_a_session_cookie_alone_does_not_open_the_api(personas: Personas, world:
 FOREIGN_PATHS = [
     "image", "submit", "review", "category-update", "category-delete", "annotation-edit",
     "annotation-approve", "annotation-comment", "annotation-delete", "export",
-    "export-download", "export-delete", "invitation-resend", "invitation-revoke",
+    "export-download", "export-delete", "invitation-resend", "invitation-revoke", "evaluation",
 ]  # fmt: skip
 
 
@@ -258,6 +275,7 @@ def mixed(world: World, foreign: World) -> World:
     return World(
         world.project, foreign.image, foreign.submitted, foreign.category,
         foreign.spare_category, foreign.annotation, foreign.export, foreign.invitation,
+        foreign.evaluation,
     )  # fmt: skip
 
 

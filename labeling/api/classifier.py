@@ -48,7 +48,7 @@ class TrainOut(Schema):
 
 @router.get("/projects/{project_id}/classifier", response={200: ClassifierOut, **FAILS})
 def get_classifier(request: HttpRequest, project_id: PathId) -> dict[str, Any]:
-    access = project_access(user_of(request), project_id, Ability.REVIEW)
+    access = project_access(user_of(request), project_id, Ability.VIEW_QUALITY)
     return classifier_json(access.project)
 
 

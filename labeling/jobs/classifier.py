@@ -2,8 +2,9 @@
 
 Each approved mask with a category becomes one feature row: the image's stored
 embedding averaged under the mask, plus its shape (`inference.category_features`).
-Images are split by a hash of their id into training (4 in 5) and held-out (1 in 5)
-images, so the masks of one picture never sit on both sides; the head learns from
+Images are split by the project's held-out split (`labeling.holdout`: 1 image in 5,
+by a hash of the ids, the split the evaluator and the fine-tuner use), so the masks
+of one picture never sit on both sides; the head learns from
 the training images and its accuracy on the held-out ones is what the Model quality
 figures show. Images whose embedding is not stored yet are left out (this job never
 encodes: that is the embeddings workers' work).
@@ -11,7 +12,6 @@ encodes: that is the embeddings workers' work).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from django.conf import settings
 
 from labeling import embedding_store
+from labeling.holdout import is_holdout_ids
 from labeling.models import Category, EmbeddingStatus, Image, Project
 from labeling.services.classifier import (
     approved_masks,
@@ -30,14 +31,6 @@ from labeling.services.classifier import (
 )
 
 logger = logging.getLogger(__name__)
-
-HELD_OUT_ONE_IN = 5
-
-
-def held_out(image_id: int) -> bool:
-    """Deterministic per-image split: the same image is held out in every training."""
-    digest = hashlib.sha256(f"anymask-holdout:{image_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % HELD_OUT_ONE_IN == 0
 
 
 def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool]]:
@@ -66,7 +59,7 @@ def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool]]:
         for category_id, rle in by_image[image.pk]:
             rows.append(rle_features(embedding, rle))
             labels.append(category_id)
-            flags.append(held_out(image.pk))
+            flags.append(is_holdout_ids(project.pk, image.pk))
     return rows, labels, flags
 
 

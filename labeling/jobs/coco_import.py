@@ -25,6 +25,7 @@ from labeling.coco_import import PlannedMask, plan_import
 from labeling.file_cleanup import delete_files_on_commit
 from labeling.jobs.progress import RowProgress, claim_queued
 from labeling.models import CocoImport, Image, JobStatus, Project
+from labeling.project_models import model_for
 from labeling.services.imports import do_write_import
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,9 @@ def _box_masks(
     boxed = [m for m in masks if m.rle is None]
     if not boxed:
         return []  # before the imports below: a file without boxes never loads torch
-    from inference import Prompt, load_model
+    from inference import Prompt
 
-    model = load_model(project.model_spec)
+    model = model_for(project)
     by_image: dict[int, list[int]] = defaultdict(list)
     for index, mask in enumerate(boxed):
         by_image[mask.image_id].append(index)

@@ -20,6 +20,7 @@ from labeling import category_store, embedding_store
 from labeling.events import nudge_pages_on_commit
 from labeling.jobs.progress import RowProgress, claim_queued
 from labeling.models import Category, Image, JobStatus, ProposalJob
+from labeling.project_models import model_for
 from labeling.services.proposals import Suggestion, do_replace_proposals
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,9 @@ def propose_for_image(
 ) -> int:
     """SAM's "segment everything" on one image; its masks replace the image's earlier
     machine proposals. Returns how many were stored."""
-    from inference import generate_automatic_masks, load_model
+    from inference import generate_automatic_masks
 
-    model = load_model(image.project.model_spec)
+    model = model_for(image.project)
     embedding = embedding_store.read_or_compute(model, image)
     found = generate_automatic_masks(
         model,

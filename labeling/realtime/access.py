@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from labeling.models import Image, Membership, Project
 from labeling.permissions import Ability, Access, ProjectNotFound, project_access
+from labeling.project_models import ModelRef, ref_for
 
 DB_SESSIONS = "django.contrib.sessions.backends.db"
 
@@ -57,6 +58,9 @@ class Authorized:
     user: User
     image: Image
     access: Access
+    # The project's model with its adopted decoder, read with the access: a newly
+    # adopted version changes the fingerprint, so the next prompt decodes with it.
+    model: ModelRef
 
 
 def session_user(session_key: str | None) -> User | AnonymousUser:
@@ -82,7 +86,7 @@ def authorize(session_key: str | None, user_id: int, image_id: int) -> Authorize
         access = project_access(user, image.project_id, Ability.VIEW)
     except (ProjectNotFound, PermissionDenied):
         raise Forbidden("You no longer have access to this project.") from None
-    return Authorized(user, image, access)
+    return Authorized(user, image, access, ref_for(access.project))
 
 
 def authorize_page(session_key: str | None, user_id: int, project_id: int) -> Access:
@@ -127,7 +131,13 @@ def _image_sql() -> str:
     )
     person, joins = _person_sql("i.project_id")
     # The project's classifier too: a retrain's new one must reach the next click.
-    columns = [*person, "p.model_spec", "p.category_head", *(f"i.{q(c)}" for c in image_columns)]
+    columns = [
+        *person,
+        "p.model_spec",
+        "p.adopted_version_id",
+        "p.category_head",
+        *(f"i.{q(c)}" for c in image_columns),
+    ]
     # Only model metadata is formatted in; every value is a query parameter.
     return (
         f"SELECT {', '.join(columns)} FROM {_table(Image)} i"  # noqa: S608

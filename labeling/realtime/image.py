@@ -226,9 +226,8 @@ class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         self.keep_claim()
         image = allowed.image
-        project = allowed.access.project
         request = parse_prompt(
-            seq, message, project.model_spec, image.sha256, project.category_head
+            seq, message, allowed.model, image.sha256, allowed.access.project.category_head
         )
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
@@ -267,8 +266,7 @@ class ImageConsumer(LayerOutage, ImagePushes, AsyncWebsocketConsumer):
         saved = await database_sync_to_async(database.accepted_reply)(allowed.image, key)
         if saved is None:
             if index is not None:
-                spec = allowed.access.project.model_spec
-                rle, score = await self.decodes.full_mask(index, spec)
+                rle, score = await self.decodes.full_mask(index, allowed.model)
                 fields.update(source=AnnotationSource.SAM, score=score)
             else:
                 fields.update(source=AnnotationSource.MANUAL)

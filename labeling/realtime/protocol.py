@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference import MAX_POINTS, Prompt
 from labeling.models import REVIEW_COMMENT_MAX
+from labeling.project_models import ModelRef
 
 if TYPE_CHECKING:
     from inference import Candidate, Decoded
@@ -133,7 +134,7 @@ def _holds_boolean(value: Any, depth: int = 0) -> bool:
 @dataclass(frozen=True)
 class PromptRequest:
     seq: int
-    spec: str  # the project's model and the image's content when the prompt came
+    model: ModelRef  # the project's model and the image's content when the prompt came
     sha256: str
     points: list[Any]
     labels: list[Any]
@@ -159,7 +160,7 @@ class PromptRequest:
 
 
 def parse_prompt(
-    seq: int, message: dict[str, Any], spec: str, sha256: str, category_head: str = ""
+    seq: int, message: dict[str, Any], model: ModelRef, sha256: str, category_head: str = ""
 ) -> PromptRequest:
     points = message.get("points", [])
     labels = message.get("labels", [])
@@ -185,7 +186,7 @@ def parse_prompt(
         raise Refusal("invalid", "A hover preview cannot refine a mask.")
     return PromptRequest(
         seq=seq,
-        spec=spec,
+        model=model,
         sha256=sha256,
         points=points,
         labels=labels,

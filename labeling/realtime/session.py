@@ -27,6 +27,7 @@ from django.conf import settings
 
 from inference import EncodedMask, ModelUnavailableError, PromptError
 from labeling import category_store, embedding_store
+from labeling.project_models import ModelRef, load_ref
 from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
 
 if TYPE_CHECKING:
@@ -55,13 +56,11 @@ Suggestions = list[tuple[int, float]] | None
 
 
 def decode_job(
-    spec: str, sha256: str, prompt: Prompt, max_side: int | None, category_head: str = ""
+    ref: ModelRef, sha256: str, prompt: Prompt, max_side: int | None, category_head: str = ""
 ) -> tuple[Decoded, Suggestions]:
     """Runs in the decode pool: the model and embedding (both cached), then the decode,
     then each candidate's suggested category (when the project has a classifier)."""
-    from inference import load_model
-
-    model = load_model(spec)
+    model = load_ref(ref)
     embedding = embedding_store.require(model, sha256)
     decoded = model.decode(embedding, prompt, max_side)
     return decoded, suggest(embedding, decoded, category_head)
@@ -78,11 +77,9 @@ def suggest(embedding: Any, decoded: Decoded, category_head: str) -> Suggestions
     return head.suggest(candidates_features(embedding, [c.low_res_logits for c in decoded]))
 
 
-def full_mask_job(spec: str, sha256: str, low_res_logits: Any) -> EncodedMask:
+def full_mask_job(ref: ModelRef, sha256: str, low_res_logits: Any) -> EncodedMask:
     """Runs in the decode pool: a kept candidate's mask at the image's full size."""
-    from inference import load_model
-
-    model = load_model(spec)
+    model = load_ref(ref)
     return model.full_mask(embedding_store.require(model, sha256), low_res_logits)
 
 
@@ -90,7 +87,7 @@ def full_mask_job(spec: str, sha256: str, low_res_logits: Any) -> EncodedMask:
 class LatestMasks:
     """The socket's latest `masks` reply, and the model and image it was made with."""
 
-    spec: str
+    model: ModelRef
     sha256: str
     decoded: Decoded
 
@@ -133,11 +130,11 @@ class DecodeSession:
             try:
                 mask_logits = None
                 if request.refine is not None:  # resolved now: the latest masks so far
-                    mask_logits = self.candidate(request.refine, request.spec).low_res_logits
+                    mask_logits = self.candidate(request.refine, request.model).low_res_logits
                 decoded, suggestions = await loop.run_in_executor(
                     pool(),
                     decode_job,
-                    request.spec,
+                    request.model,
                     request.sha256,
                     request.prompt(mask_logits),
                     request.preview_max_side,
@@ -165,28 +162,28 @@ class DecodeSession:
                 await self._send(error_reply(request.seq, "server_error", "Decoding failed."))
                 continue
             if not request.hover:
-                self.latest = LatestMasks(request.spec, request.sha256, decoded)
+                self.latest = LatestMasks(request.model, request.sha256, decoded)
             reply = masks_reply(request.seq, decoded, hover=request.hover, suggestions=suggestions)
             await self._send(reply)
 
-    def candidate(self, index: int, spec: str) -> Candidate:
-        """Candidate `index` of the latest masks, made with the project's model `spec`."""
+    def candidate(self, index: int, model: ModelRef) -> Candidate:
+        """Candidate `index` of the latest masks, made with the project's `model`."""
         latest = self.latest
-        if latest is None or latest.spec != spec or index >= len(latest.decoded):
+        if latest is None or latest.model != model or index >= len(latest.decoded):
             raise Refusal("not_found", f"There is no candidate {index} in the latest masks.")
         return latest.decoded[index]
 
-    async def full_mask(self, index: int, spec: str) -> tuple[EncodedMask, float]:
+    async def full_mask(self, index: int, model: ModelRef) -> tuple[EncodedMask, float]:
         """Candidate `index` of the latest masks at full size, and its score. A
         candidate decoded at full size already is that mask; a preview's is decoded
         again from its logits, in the pool."""
-        candidate = self.candidate(index, spec)
+        candidate = self.candidate(index, model)
         latest = self.latest
         assert latest is not None
         score = round(candidate.score, 4)
         if latest.decoded.shown == latest.decoded.size:
             return EncodedMask(candidate.rle, candidate.area, candidate.bbox), score
         mask = await asyncio.get_running_loop().run_in_executor(
-            pool(), full_mask_job, spec, latest.sha256, candidate.low_res_logits
+            pool(), full_mask_job, model, latest.sha256, candidate.low_res_logits
         )
         return mask, score

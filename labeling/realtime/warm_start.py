@@ -22,6 +22,7 @@ from django.db import close_old_connections
 
 from labeling import embedding_store
 from labeling.models import EmbeddingStatus, Image, Project
+from labeling.project_models import load_ref, ref_for
 from labeling.realtime.session import pool
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ def _warm(spec: str) -> None:
     started = time.monotonic()
     try:
         model = load_model(spec)
+        # The versions projects adopted load next to it (a decoder each, from storage).
+        adopted = Project.objects.filter(model_spec=spec, adopted_version__isnull=False)
+        for project in adopted.select_related("adopted_version"):
+            load_ref(ref_for(project))
     except InferenceError as error:
         logger.warning("warm start: model %s is unavailable: %s", spec, error)
         with _lock:

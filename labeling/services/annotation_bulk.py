@@ -44,6 +44,7 @@ def do_create_annotations_bulk(
     source: str,
     status: str,
     progress: Callable[[int, int], None] | None = None,
+    ground_truth: bool = False,
 ) -> list[Annotation]:
     """Insert every mask (on images of this project) with its "created" history
     entry, in one transaction; the pushes go out after the commit, so nobody sees
@@ -51,7 +52,10 @@ def do_create_annotations_bulk(
     created: list[Annotation] = []
     with transaction.atomic():
         for start in range(0, len(masks), BATCH):
-            batch = [_row(mask, user, source, status) for mask in masks[start : start + BATCH]]
+            batch = [
+                _row(mask, user, source, status, ground_truth)
+                for mask in masks[start : start + BATCH]
+            ]
             rows = Annotation.objects.bulk_create(batch)  # both backends return the ids
             AnnotationEvent.objects.bulk_create([created_event(row, user) for row in rows])
             created.extend(rows)
@@ -68,7 +72,9 @@ def do_create_annotations_bulk(
     return created
 
 
-def _row(mask: NewMask, user: User | None, source: str, status: str) -> Annotation:
+def _row(
+    mask: NewMask, user: User | None, source: str, status: str, ground_truth: bool = False
+) -> Annotation:
     area, bbox = rle_area_bbox(mask.rle)
     return Annotation(
         image_id=mask.image_id,
@@ -80,6 +86,7 @@ def _row(mask: NewMask, user: User | None, source: str, status: str) -> Annotati
         source=source,
         created_by=user,
         updated_by=user,
+        ground_truth=ground_truth,
     )
 
 

@@ -24,8 +24,16 @@ from labeling.services.errors import ServiceError
 
 
 def do_start_import(
-    project: Project, user: Any, upload: IO[bytes], name: str, create_categories: bool
+    project: Project,
+    user: Any,
+    upload: IO[bytes],
+    name: str,
+    create_categories: bool,
+    ground_truth: bool = False,
 ) -> CocoImport:
+    """Store an uploaded COCO file and queue its import. `ground_truth`: the file is
+    a ground-truth set (GrabCut, Berkeley, DAVIS or a team's own): its masks come in
+    approved and marked `ground_truth`, for the evaluator, apart from the labels."""
     size = getattr(upload, "size", None)
     if size is not None and size > settings.ANYMASK_IMPORT_MAX_BYTES:
         raise ServiceError(
@@ -37,6 +45,7 @@ def do_start_import(
             created_by=user,
             original_name=name[:255],
             create_categories=create_categories,
+            ground_truth=ground_truth,
         )
         row.file = default_storage.save(f"imports/{project.pk}/{row.pk}.json", File(upload))
         row.save(update_fields=["file"])
@@ -70,8 +79,10 @@ def do_write_import(
             masks,
             row.created_by,
             source=AnnotationSource.IMPORT,
-            status=AnnotationStatus.SUBMITTED,
+            # A ground-truth set is checked truth already: nothing to review.
+            status=AnnotationStatus.APPROVED if row.ground_truth else AnnotationStatus.SUBMITTED,
             progress=progress,
+            ground_truth=row.ground_truth,
         )
     return len(masks)
 
@@ -84,5 +95,6 @@ def import_json(row: CocoImport) -> dict[str, Any]:
         "name": row.original_name,
         "imported": row.imported,
         "categories_created": row.categories_created,
+        "ground_truth": row.ground_truth,
         "errors": row.errors,
     }

@@ -89,6 +89,7 @@ def imports(request: AuthedRequest, project_id: int) -> HttpResponse:
             upload,
             upload.name or "coco.json",
             request.POST.get("create_categories") == "on",
+            ground_truth=request.POST.get("ground_truth") == "on",
         )
     except ServiceError as refused:
         messages.error(request, refused.message)

@@ -11,6 +11,9 @@
  *   changelog: {refresh: Function}}} page
  */
 export function createMessages({ state, root, ui, prompting, saving, changelog }) {
+  const wanted = Number(new URLSearchParams(window.location.search).get("annotation"));
+  let linked = Number.isSafeInteger(wanted) && wanted > 0 ? wanted : null;
+
   function onHello(hello) {
     state.categories = hello.categories;
     state.annotations = new Map(hello.annotations.map((a) => [a.id, a]));
@@ -23,6 +26,12 @@ export function createMessages({ state, root, ui, prompting, saving, changelog }
     state.limits = hello.limits;
     state.username = hello.user.username;
     ui.setEmbedding(hello.image.embedding);
+    // A link to one mask (the Model quality tab's worst instances) selects it on
+    // the first hello; a reconnect keeps whatever is selected by then.
+    if (linked !== null) {
+      if (state.annotations.has(linked)) state.selected = linked;
+      linked = null;
+    }
     if (state.selected !== null && !state.annotations.has(state.selected)) state.selected = null;
     if (state.hovered !== null && !state.annotations.has(state.hovered)) state.hovered = null;
     if (state.category !== null && !state.categories.some((c) => c.id === state.category)) state.category = null;

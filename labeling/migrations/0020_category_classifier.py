@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0018_model_versions"),
+        ("labeling", "0019_evaluation_runs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -323,6 +323,9 @@ def test_the_dashboard_shows_the_held_out_accuracy_and_pre_filled_against_drawn(
     assert page.context["origins"]["hand"].median_clicks == 2
     assert 'data-origin="prefill"><td>Pre-filled' in html
     assert "Train now" not in html  # reviewers see quality; admins train
+    quality = personas.client("reviewer").get(f"/projects/{project.pk}/quality/").content.decode()
+    assert f'<strong data-stat="heldout-accuracy">{shown}</strong>' in quality
+    assert personas.client("annotator").get(f"/projects/{project.pk}/quality/").status_code == 403
     assert (
         "Train now"
         in personas.client("owner").get(f"/projects/{project.pk}/dashboard/").content.decode()

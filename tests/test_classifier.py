@@ -330,3 +330,22 @@ def test_the_dashboard_shows_the_held_out_accuracy_and_pre_filled_against_drawn(
         "Train now"
         in personas.client("owner").get(f"/projects/{project.pk}/dashboard/").content.decode()
     )
+
+
+def test_approving_a_whole_image_checks_for_a_retrain_once(
+    personas: Personas, labeled: dict[str, Any], training_queue: str, settings: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from labeling.services.review import do_review_image
+
+    settings.ANYMASK_CLASSIFIER_RETRAIN_EVERY = 2
+    image = labeled["masks"][0].image
+    Image.objects.filter(pk=image.pk).update(labeling_status="submitted")
+    image.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        assert do_review_image(image, personas.reviewer, "approve", "") == 2
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1  # one check for the image's two approvals
+    assert queued_trainings(training_queue) == [[labeled["project"].pk]]

@@ -72,12 +72,19 @@ def retrain_when_committed(project_id: int) -> None:
     """Called when a mask becomes approved: check after commit whether a retrain is due.
     A failure here must never undo the approval that triggered it."""
 
+    # Approving an image approves its masks one by one in one transaction: one check
+    # after it commits is enough, not one count query per mask.
+    pending = transaction.get_connection().run_on_commit
+    if any(getattr(hook[1], "classifier_project", None) == project_id for hook in pending):
+        return
+
     def check_retrain() -> None:
         try:
             retrain_if_due(project_id)
         except Exception:
             logger.exception("could not check whether project %s needs a retrain", project_id)
 
+    check_retrain.classifier_project = project_id  # type: ignore[attr-defined]
     transaction.on_commit(check_retrain, robust=True)
 
 

@@ -100,3 +100,24 @@ def test_a_head_survives_its_json_and_refuses_tampering() -> None:
 def test_one_category_is_not_enough_to_learn() -> None:
     with pytest.raises(HeadError, match="at least 2"):
         train_head(np.zeros((4, 8)), [1, 1, 1, 1])
+
+
+def test_score_categories_tells_apart_masks_over_distinct_embedding_regions() -> None:
+    from inference.category_eval import score_categories
+
+    # Two "categories" whose pixels sit where the embedding's channel 2 is 1 (the
+    # top-left 8x8 cells) or 0: with noise elsewhere, the head must find channel 2.
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(40):
+        embedding = known_embedding(256, 256)
+        noise = torch.from_numpy(rng.normal(size=(1, 253, 64, 64)).astype(np.float16))
+        embedding.tensors["image_embeddings"][:, 3:] = noise
+        mask = np.zeros((256, 256), bool)
+        top = i % 2 == 0
+        y, x = (int(rng.integers(0, 20)), int(rng.integers(0, 20))) if top else (150, 150)
+        mask[y : y + 12, x : x + 12] = True
+        samples.append((embedding, mask, 1 if top else 2, i >= 30))
+    score = score_categories(samples)
+    assert (score.train, score.heldout) == (30, 10)
+    assert score.accuracy == 1.0

@@ -20,7 +20,14 @@ from django.core.files.storage import default_storage
 from inference.masks import rle_encode
 from inference.testing import save_tiny_sam
 from labeling.category_classifier import CategoryClassifier
-from labeling.models import Annotation, Category, EmbeddingStatus, Image, Project
+from labeling.models import (
+    Annotation,
+    AnnotationEvent,
+    Category,
+    EmbeddingStatus,
+    Image,
+    Project,
+)
 from labeling.services.annotations import do_create_annotation, do_update_annotation
 from labeling.services.proposals import do_start_proposals
 from labeling.tasks import compute_embedding, run_proposals, train_classifier
@@ -200,6 +207,9 @@ def test_proposals_come_pre_filled_with_a_suggested_category(
     for proposal in proposals:
         assert proposal.category_id in ids
         assert proposal.category_confidence is not None and 0.5 <= proposal.category_confidence <= 1
+    created = AnnotationEvent.objects.get(annotation_id=proposals[0].pk, action="created")
+    assert created.changes["category"] == [None, proposals[0].category_id]
+    assert created.changes["category_confidence"] == proposals[0].category_confidence
     # The API shows the suggestion's confidence with the mask.
     listed = api_for(personas.annotator).get(f"/projects/{project.pk}/annotations", image=image.pk)
     shown = {a["id"]: a for a in listed.json()["items"]}

@@ -102,19 +102,23 @@ def check_category(image: Image, category_id: int | None) -> Category | None:
 
 def created_event(annotation: Annotation, user: User | None) -> AnnotationEvent:
     """The (unsaved) History record of a new mask; imports insert them in bulk."""
+    changes: dict[str, Any] = {
+        "category": [None, annotation.category_id],
+        "status": [None, annotation.status],
+        "source": annotation.source,
+        "mask": {"area": annotation.area, "bbox": annotation.bbox},
+        "rle": annotation.rle,
+    }
+    if annotation.category_confidence is not None:
+        # A pre-filled category was the classifier's guess: the record says how sure.
+        changes["category_confidence"] = annotation.category_confidence
     return AnnotationEvent(
         image_id=annotation.image_id,
         annotation_id=annotation.pk,
         actor=user,
         action=HistoryAction.CREATED,
         version=annotation.version,
-        changes={
-            "category": [None, annotation.category_id],
-            "status": [None, annotation.status],
-            "source": annotation.source,
-            "mask": {"area": annotation.area, "bbox": annotation.bbox},
-            "rle": annotation.rle,
-        },
+        changes=changes,
     )
 
 

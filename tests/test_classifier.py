@@ -359,3 +359,22 @@ def test_approving_a_whole_image_checks_for_a_retrain_once(
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1  # one check for the image's two approvals
     assert queued_trainings(training_queue) == [[labeled["project"].pk]]
+
+
+def test_a_retrain_whose_worker_died_stops_blocking_after_an_hour(
+    personas: Personas, labeled: dict[str, Any], training_queue: str
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project = labeled["project"]
+    api = api_for(personas.owner)
+    assert api.call("POST", f"/projects/{project.pk}/classifier/train").json()["queued"]
+    queued_trainings(training_queue)  # the task is lost with its worker
+    assert not api.call("POST", f"/projects/{project.pk}/classifier/train").json()["queued"]
+    CategoryClassifier.objects.filter(project=project).update(
+        requested_at=timezone.now() - timedelta(hours=2)
+    )
+    assert api.call("POST", f"/projects/{project.pk}/classifier/train").json()["queued"]
+    assert queued_trainings(training_queue) == [[project.pk]]

@@ -13,11 +13,13 @@ admins see the figures (`classifier_json`).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labeling import category_store
@@ -43,13 +45,21 @@ def classifier_row(project_id: int) -> CategoryClassifier:
     return row
 
 
+# A retrain pending this long lost its worker (killed mid-training, a lost task):
+# it no longer blocks the next one.
+PENDING_STALE = timedelta(hours=1)
+
+
+def _free() -> Q:
+    return Q(pending=False) | Q(requested_at__lt=timezone.now() - PENDING_STALE)
+
+
 def do_request_training(project: Project, user: User | None) -> bool:
     """Queue a retrain unless one is pending already; True when this call queued it."""
     classifier_row(project.pk)
     with transaction.atomic():
-        queued = CategoryClassifier.objects.filter(project_id=project.pk, pending=False).update(
-            pending=True, requested_at=timezone.now(), requested_by=user, error=""
-        )
+        free = CategoryClassifier.objects.filter(_free(), project_id=project.pk)
+        queued = free.update(pending=True, requested_at=timezone.now(), requested_by=user, error="")
         if queued:
             enqueue_on_commit(TRAIN_CLASSIFIER, project.pk)
             nudge_pages_on_commit(project.pk)
@@ -59,7 +69,7 @@ def do_request_training(project: Project, user: User | None) -> bool:
 def retrain_if_due(project_id: int) -> bool:
     """Queue a retrain when enough masks were approved since the last one began."""
     row = CategoryClassifier.objects.filter(project_id=project_id).first()
-    if row is not None and row.pending:
+    if row is not None and not CategoryClassifier.objects.filter(_free(), pk=row.pk).exists():
         return False  # cheap exit: the one pending retrain will see these approvals
     seen = row.approved_seen if row is not None else 0
     if approved_masks(project_id).count() - seen < settings.ANYMASK_CLASSIFIER_RETRAIN_EVERY:

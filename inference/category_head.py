@@ -119,7 +119,13 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def train_head(
-    features: np.ndarray, labels: list[int], *, l2: float = 1e-2, max_iter: int = 300
+    features: np.ndarray,
+    labels: list[int],
+    *,
+    l2: float = 1e-2,
+    max_iter: int = 300,
+    embedding_weight: float = 1.0,
+    channels: int | None = None,
 ) -> CategoryHead:
     """Fit a head to (N, F) features and their N category ids (2 or more distinct).
 
@@ -138,6 +144,11 @@ def train_head(
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0  # a constant feature carries nothing: leave it at 0
+    if channels is not None:
+        # The first `channels` features (the embedding) count `embedding_weight` as
+        # much as the rest under the same penalty; folded into the standardisation,
+        # so a stored head needs nothing new.
+        scale[:channels] /= embedding_weight
     x = (x - mean) / scale
     n, f = x.shape
     k = len(categories)
@@ -174,3 +185,52 @@ def accuracy(head: CategoryHead, features: np.ndarray, labels: list[int]) -> flo
         return None
     predicted = head.predict(np.asarray(features))
     return sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(labels)
+
+
+WEIGHTS = (1.0, 0.3, 0.1, 0.03)
+PENALTIES = (1e-2, 1e-1)
+CV_MAX_ROWS = 3000
+
+
+def fit_head(
+    features: np.ndarray, labels: list[int], groups: list[int], *, channels: int
+) -> CategoryHead:
+    """`train_head` with its settings chosen by cross-validation on the training rows,
+    folds by `groups` (images: a picture's masks never score a head that saw them).
+
+    Two settings: the L2 penalty, and how much the embedding block (the first
+    `channels` features) counts against the shape statistics. With a good encoder
+    the embedding carries the category; with a poor one (random test weights, or a
+    domain it never saw) its 256 noisy dimensions would drown the 6 shape figures,
+    and the folds say so. Few images (under 3) or one category per fold: defaults."""
+    x = np.asarray(features, np.float32)
+    ids = np.asarray(groups)
+    distinct = np.unique(ids)
+    if len(distinct) < 3 or len(set(labels)) < 2:
+        return train_head(x, labels)
+    folds = min(3, len(distinct))
+    fold_of = {g: i % folds for i, g in enumerate(distinct)}
+    rows = np.arange(len(labels))
+    if len(rows) > CV_MAX_ROWS:  # the choice needs a sample, not every mask
+        rows = np.random.default_rng(0).choice(rows, CV_MAX_ROWS, replace=False)
+    best: tuple[float, float, float] | None = None
+    for weight in WEIGHTS:
+        for l2 in PENALTIES:
+            scores = []
+            for fold in range(folds):
+                test = np.array([fold_of[ids[r]] == fold for r in rows])
+                train_rows, test_rows = rows[~test], rows[test]
+                train_labels = [labels[r] for r in train_rows]
+                if len(set(train_labels)) < 2 or not len(test_rows):
+                    continue
+                head = train_head(
+                    x[train_rows], train_labels, l2=l2, embedding_weight=weight,
+                    channels=channels, max_iter=100,
+                )  # fmt: skip
+                score = accuracy(head, x[test_rows], [labels[r] for r in test_rows])
+                scores.append(score or 0.0)
+            mean = float(np.mean(scores)) if scores else 0.0
+            if best is None or mean > best[0] + 1e-9:
+                best = (mean, weight, l2)
+    assert best is not None
+    return train_head(x, labels, l2=best[2], embedding_weight=best[1], channels=channels)

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from labeling.models import Project
+from labeling.models import Job, Project
 
 
 class ModelVersion(models.Model):
@@ -55,3 +55,40 @@ class ModelVersion(models.Model):
             "created_by": self.created_by.username if self.created_by else None,
             "metrics": self.metrics,
         }
+
+
+class TrainingJob(Job):
+    """One fine-tuning run of a project's mask decoder (labeling/jobs/training.py).
+
+    `done` / `total` count training steps. At most one job of a project runs at a
+    time (a partial unique index, so the database itself refuses a second); a job
+    whose turn has not come stays queued with `waiting` set.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
+    seed = models.PositiveIntegerField(default=0)
+    time_budget_seconds = models.PositiveIntegerField()
+    max_steps = models.PositiveIntegerField()
+    waiting = models.BooleanField(default=False)
+    phase = models.CharField(max_length=20, blank=True)  # training, evaluating
+    loss = models.FloatField(null=True, blank=True)
+    remaining_seconds = models.FloatField(null=True, blank=True)
+    # The gate's figures (base and tuned on the held-out split) and the run's summary,
+    # kept whether or not the tuned decoder was good enough to keep.
+    metrics = models.JSONField(default=dict, blank=True)
+    version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status="running"),
+                name="one_running_training_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"training {self.pk} for {self.project}"

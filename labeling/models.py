@@ -538,4 +538,4 @@ class ModelStatus(models.Model):
 # Defined in its own module to keep this one in bounds; imported here so Django finds it.
 from labeling.category_classifier import CategoryClassifier  # noqa: E402, F401
 from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
-from labeling.model_versions import ModelVersion  # noqa: E402, F401
+from labeling.model_versions import ModelVersion, TrainingJob  # noqa: E402, F401

@@ -24,6 +24,7 @@ class Ability(enum.Enum):
     REVIEW = "review"  # approve or reject masks
     MANAGE = "manage"  # members, categories, uploads, settings, exports
     VIEW_QUALITY = "view_quality"  # the Model quality tab: evaluation runs and figures
+    TRAIN = "train"  # fine-tune the model, adopt or roll back a version (admins)
 
 
 ROLE_ABILITIES: dict[str, frozenset[Ability]] = {

@@ -26,6 +26,7 @@ RUN_EXPORT = "labeling.tasks.run_export"
 RUN_IMPORT = "labeling.tasks.run_import"
 TRAIN_CLASSIFIER = "labeling.tasks.train_classifier"
 RUN_EVALUATION = "labeling.tasks.run_evaluation"
+RUN_TRAINING = "labeling.tasks.run_training"
 
 
 def queue_of(name: str) -> str:

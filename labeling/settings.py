@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from labeling.env import env_bool, env_int, env_list, env_str
+from labeling.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ANYMASK_VAR_DIR") or BASE_DIR / "var")
@@ -256,6 +256,21 @@ ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 ANYMASK_CLASSIFIER_RETRAIN_EVERY = env_int("ANYMASK_CLASSIFIER_RETRAIN_EVERY", 50, minimum=1)
 ANYMASK_CLASSIFIER_MAX_MASKS = env_int("ANYMASK_CLASSIFIER_MAX_MASKS", 20_000, minimum=10)
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
+# --- Fine-tuning (labeling/jobs/training.py) ----------------------------------------
+# Default and largest time budget of a training run, in seconds (the form's field).
+ANYMASK_TRAINING_SECONDS = env_int("ANYMASK_TRAINING_SECONDS", 600, minimum=1)
+ANYMASK_TRAINING_MAX_SECONDS = env_int("ANYMASK_TRAINING_MAX_SECONDS", 4 * 3600, minimum=1)
+ANYMASK_TRAINING_MAX_STEPS = env_int("ANYMASK_TRAINING_MAX_STEPS", 2000, minimum=1)
+ANYMASK_TRAINING_LEARNING_RATE = env_float("ANYMASK_TRAINING_LEARNING_RATE", 3e-4, minimum=0.0)
+ANYMASK_TRAINING_MASKS_PER_STEP = env_int("ANYMASK_TRAINING_MASKS_PER_STEP", 4, minimum=1)
+# Clicks per held-out object when the gate compares the base and the tuned decoder.
+ANYMASK_TRAINING_EVAL_CLICKS = env_int("ANYMASK_TRAINING_EVAL_CLICKS", 20, minimum=1)
+# The gate: a tuned decoder is kept when its held-out mIoU@1 beats the base's by at
+# least this much, or its NoC@85 is lower by at least ANYMASK_TRAINING_MIN_NOC_DROP.
+ANYMASK_TRAINING_MIN_MIOU_GAIN = env_float("ANYMASK_TRAINING_MIN_MIOU_GAIN", 0.01, minimum=0.0)
+ANYMASK_TRAINING_MIN_NOC_DROP = env_float("ANYMASK_TRAINING_MIN_NOC_DROP", 0.5, minimum=0.0)
+# A run that finds another of its project's runs going waits this long between tries.
+ANYMASK_TRAINING_WAIT_SECONDS = env_int("ANYMASK_TRAINING_WAIT_SECONDS", 10, minimum=1)
 # Fine-tuned decoders (model versions) kept loaded per process, beside their base
 # model's encoder (a SAM decoder is ~16 MB in float32, ~8 MB in bfloat16).
 ANYMASK_MODEL_VERSION_CACHE_SIZE = env_int("ANYMASK_MODEL_VERSION_CACHE_SIZE", 4, minimum=1)
@@ -379,6 +394,7 @@ else:
 CELERY_QUEUE_EMBEDDINGS = env_str("ANYMASK_QUEUE_EMBEDDINGS", "embeddings")
 CELERY_QUEUE_AUTOMATIC = env_str("ANYMASK_QUEUE_AUTOMATIC", "automatic")
 CELERY_QUEUE_DEFAULT = env_str("ANYMASK_QUEUE_DEFAULT", "default")
+# Fine-tuning the mask decoder (GPU workers in production; `make run`'s worker too).
 CELERY_QUEUE_TRAINING = env_str("ANYMASK_QUEUE_TRAINING", "training")
 ANYMASK_TASK_QUEUES = {
     "labeling.tasks.compute_embedding": CELERY_QUEUE_EMBEDDINGS,
@@ -389,6 +405,7 @@ ANYMASK_TASK_QUEUES = {
     "labeling.tasks.train_classifier": CELERY_QUEUE_TRAINING,
     # Decoder-only work on stored embeddings; a GPU worker can take it over.
     "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
+    "labeling.tasks.run_training": CELERY_QUEUE_TRAINING,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in ANYMASK_TASK_QUEUES.items()}

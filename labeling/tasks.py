@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 
 from labeling import queueing
 from labeling.jobs import (
@@ -22,6 +23,7 @@ from labeling.jobs import (
     evaluation,
     export,
     proposals,
+    training,
 )
 from labeling.models import Image
 
@@ -96,6 +98,16 @@ def run_evaluation(run_id: int) -> str:
 
 
 _sweepers: list[embedding_sweep.Sweeper] = []
+
+
+@shared_task(bind=True, name=queueing.RUN_TRAINING, max_retries=None)
+def run_training(self: Any, job_id: int) -> str:
+    """Fine-tune a project's mask decoder (labeling/jobs/training.py). While another
+    run of the project is running, this one waits: the task retries later."""
+    outcome = training.perform_training(job_id)
+    if outcome == "waiting":
+        raise self.retry(countdown=settings.ANYMASK_TRAINING_WAIT_SECONDS)
+    return outcome
 
 
 @worker_ready.connect

@@ -15,6 +15,7 @@ from labeling.views import (
     images,
     labeling,
     members,
+    model_versions,
     projects,
     proposals,
     quality,
@@ -88,6 +89,15 @@ urlpatterns = [
         f"{project}/images/<id:image_id>/thumbnail", images.image_thumbnail, name="image-thumbnail"
     ),
     path(f"{project}/exports/", exports.exports, name="project-exports"),
+    path(f"{project}/models/", model_versions.page, name="model-versions"),
+    path(f"{project}/models/status.json", model_versions.status, name="model-versions-status"),
+    path(f"{project}/models/train", model_versions.train, name="model-versions-train"),
+    path(f"{project}/models/adopt", model_versions.adopt, name="model-versions-adopt"),
+    path(
+        f"{project}/models/runs/<id:job_id>/cancel",
+        model_versions.cancel,
+        name="model-versions-cancel",
+    ),
     path(f"{project}/imports/", exports.imports, name="project-imports"),
     path(f"{project}/exports/status.json", exports.exports_status, name="project-exports-status"),
     path(

@@ -56,6 +56,6 @@ def get_classifier(request: HttpRequest, project_id: PathId) -> dict[str, Any]:
 def train_classifier(request: HttpRequest, project_id: PathId) -> Status[Any]:
     """Queue a retrain; `queued` is false when one is already pending (it will
     include every approval so far)."""
-    access = project_access(user_of(request), project_id, Ability.MANAGE)
+    access = project_access(user_of(request), project_id, Ability.TRAIN)
     queued = do_request_training(access.project, user_of(request))
     return Status(202, {"queued": queued, "classifier": classifier_json(access.project)})

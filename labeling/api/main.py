@@ -4,7 +4,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from labeling.api import annotations, classifier, evaluations, exports, members, projects
+from labeling.api import (
+    annotations,
+    classifier,
+    evaluations,
+    exports,
+    members,
+    model_versions,
+    projects,
+)
 from labeling.api.auth import TokenAuth, user_of
 from labeling.api.schemas import AnnotationOut, Me
 from labeling.api.throttle import TokenOwnerRate
@@ -29,6 +37,7 @@ api.add_router("", exports.router)
 api.add_router("", classifier.router)
 api.add_router("", members.router)
 api.add_router("", evaluations.router)
+api.add_router("", model_versions.router)
 
 
 @api.get("/me", response=Me, tags=["account"])

@@ -33,8 +33,8 @@ from labeling.services.classifier import (
 logger = logging.getLogger(__name__)
 
 
-def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool]]:
-    """Features, category ids and held-out flags of the project's approved masks."""
+def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool], list[int]]:
+    """Features, category ids, held-out flags and image ids of the approved masks."""
     from inference import load_model
     from inference.category_features import rle_features
 
@@ -51,6 +51,7 @@ def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool]]:
     rows: list[Any] = []
     labels: list[int] = []
     flags: list[bool] = []
+    image_ids: list[int] = []
     images = Image.objects.filter(pk__in=list(by_image)).only("pk", "sha256")
     for image in images.iterator():
         embedding = embedding_store.read(model, image.sha256)
@@ -60,7 +61,8 @@ def _feature_rows(project: Project) -> tuple[list[Any], list[int], list[bool]]:
             rows.append(rle_features(embedding, rle))
             labels.append(category_id)
             flags.append(is_holdout_ids(project.pk, image.pk))
-    return rows, labels, flags
+            image_ids.append(image.pk)
+    return rows, labels, flags, image_ids
 
 
 def _figures(
@@ -97,7 +99,8 @@ def _figures(
 
 def train_classifier(project_id: int) -> str:
     """Retrain the project's classifier; returns what happened ("trained", why not)."""
-    from inference.category_head import HeadError, train_head
+    from inference.category_features import SHAPE_NAMES
+    from inference.category_head import HeadError, fit_head
 
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
@@ -107,10 +110,15 @@ def train_classifier(project_id: int) -> str:
         return "not pending"  # a duplicate delivery: the first one did the work
     seen = approved_masks(project_id).count()
     try:
-        rows, labels, flags = _feature_rows(project)
+        rows, labels, flags, image_ids = _feature_rows(project)
         train = [i for i, flag in enumerate(flags) if not flag]
         try:
-            head = train_head(np.stack([rows[i] for i in train]), [labels[i] for i in train])
+            head = fit_head(
+                np.stack([rows[i] for i in train]),
+                [labels[i] for i in train],
+                [image_ids[i] for i in train],
+                channels=int(rows[0].shape[0]) - len(SHAPE_NAMES),
+            )
         except (HeadError, ValueError):
             do_end_training(
                 project_id,

@@ -8,6 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("labeling", "0019_evaluation_runs"),
+        ("labeling", "0019_training_jobs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -17,7 +17,7 @@ from labeling.views import AuthedRequest
 @login_required
 @require_POST
 def train(request: AuthedRequest, project_id: int) -> HttpResponse:
-    access = project_access(request.user, project_id, Ability.MANAGE)
+    access = project_access(request.user, project_id, Ability.TRAIN)
     if do_request_training(access.project, request.user):
         messages.success(request, "Training the category classifier in the background.")
     else:

@@ -121,3 +121,23 @@ def test_score_categories_tells_apart_masks_over_distinct_embedding_regions() ->
     score = score_categories(samples)
     assert (score.train, score.heldout) == (30, 10)
     assert score.accuracy == 1.0
+
+
+def test_fit_head_leans_on_the_shape_when_the_embedding_is_noise() -> None:
+    from inference.category_head import fit_head
+
+    # 256 noise "embedding" channels, then 6 shape figures whose first tells the
+    # categories apart: a plain head overfits the noise, the fitted one does not.
+    rng = np.random.default_rng(5)
+
+    def rows(n: int) -> tuple[np.ndarray, list[int]]:
+        labels = [i % 3 for i in range(n)]
+        x = rng.normal(size=(n, 262)).astype(np.float32)
+        x[:, 256] = np.array(labels) * 1.5 + rng.normal(scale=0.3, size=n)
+        return x, labels
+
+    x, y = rows(60)
+    test_x, test_y = rows(150)
+    plain = accuracy(train_head(x, y), test_x, test_y) or 0
+    fitted = accuracy(fit_head(x, y, [i // 3 for i in range(60)], channels=256), test_x, test_y)
+    assert (fitted or 0) >= 0.9 > plain

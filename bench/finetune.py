@@ -115,9 +115,20 @@ def build_model(folder: Path, full: bool) -> str:
 
 
 def classifier_step(project: Any) -> float | None:
-    """Category suggestions' accuracy on the held-out masks: the classifier's step
-    (issue 14, section 3) plugs in here; None until it exists."""
-    return None
+    """Category suggestions' accuracy on the held-out masks: what an admin's "Train
+    now" runs (labeling/jobs/classifier.py: features of each approved mask on its
+    stored embedding, a logistic head fitted on the training images), scored on the
+    same held-out images the gate uses. None when no image is held out."""
+    from labeling.category_classifier import CategoryClassifier
+    from labeling.jobs.classifier import train_classifier
+    from labeling.services.classifier import do_request_training
+
+    do_request_training(project, None)
+    outcome = train_classifier(project.pk)  # what the training queue's worker runs
+    if outcome != "trained":
+        raise SystemExit(f"the category classifier's training ended {outcome}")
+    accuracy: float | None = CategoryClassifier.objects.get(project=project).heldout_accuracy
+    return accuracy
 
 
 def run(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:

@@ -53,6 +53,10 @@ class Project(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Storage name of the category classifier that suggests categories on clicks and
+    # proposals ("": none yet). Here, not only on `CategoryClassifier`, because the
+    # labeling socket's one-query access check reads the project row on every click.
+    category_head = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
@@ -249,6 +253,9 @@ class Annotation(models.Model):
     # for imports, machine proposals and older rows.
     clicks = models.PositiveIntegerField(null=True, blank=True)
     edit_seconds = models.FloatField(null=True, blank=True)
+    # The category classifier's probability for the category it set (machine
+    # proposals pre-filled with a suggestion); null when no classifier chose it.
+    category_confidence = models.FloatField(null=True, blank=True)
     # The reviewer's word on this one mask (why it was rejected, say); shown next to
     # the mask to its annotator. Whole-image decisions keep theirs on the Image.
     review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX)
@@ -603,5 +610,6 @@ class ModelStatus(models.Model):
 
 
 # Defined in its own module to keep this one in bounds; imported here so Django finds it.
+from labeling.category_classifier import CategoryClassifier  # noqa: E402, F401
 from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
 from labeling.model_versions import ModelVersion, TrainingJob  # noqa: E402, F401

@@ -27,6 +27,7 @@ RUN_IMPORT = "labeling.tasks.run_import"
 RUN_EVALUATION = "labeling.tasks.run_evaluation"
 CONCEPT_QUERY = "labeling.tasks.concept_query"
 RUN_CONCEPTS = "labeling.tasks.run_concepts"
+TRAIN_CLASSIFIER = "labeling.tasks.train_classifier"
 RUN_TRAINING = "labeling.tasks.run_training"
 
 

@@ -343,6 +343,10 @@ ANYMASK_DECODE_THREADS = env_int("ANYMASK_DECODE_THREADS", 1, minimum=1)
 # torch threads for each decode thread; 0 splits the process's cores between them.
 ANYMASK_TORCH_THREADS = env_int("ANYMASK_TORCH_THREADS", 0, minimum=0)
 # Decoded-ready embeddings kept per web process (about 2 MB stored, ~5 MB in use each).
+# The category classifier retrains in the background after this many newly approved
+# (categorised) masks; it learns from at most ANYMASK_CLASSIFIER_MAX_MASKS of them.
+ANYMASK_CLASSIFIER_RETRAIN_EVERY = env_int("ANYMASK_CLASSIFIER_RETRAIN_EVERY", 50, minimum=1)
+ANYMASK_CLASSIFIER_MAX_MASKS = env_int("ANYMASK_CLASSIFIER_MAX_MASKS", 20_000, minimum=10)
 ANYMASK_EMBEDDING_CACHE_SIZE = env_int("ANYMASK_EMBEDDING_CACHE_SIZE", 16, minimum=1)
 # --- Fine-tuning (labeling/jobs/training.py) ----------------------------------------
 # Default and largest time budget of a training run, in seconds (the form's field).
@@ -497,6 +501,7 @@ ANYMASK_TASK_QUEUES = {
     "labeling.tasks.run_evaluation": CELERY_QUEUE_DEFAULT,
     "labeling.tasks.concept_query": CELERY_QUEUE_CONCEPTS,
     "labeling.tasks.run_concepts": CELERY_QUEUE_CONCEPTS,
+    "labeling.tasks.train_classifier": CELERY_QUEUE_TRAINING,
     "labeling.tasks.run_training": CELERY_QUEUE_TRAINING,
 }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from labeling import queueing
 from labeling.jobs import (
+    classifier,
     coco_import,
     concepts,
     embedding,
@@ -97,6 +98,12 @@ def run_proposals(job_id: int) -> str:
     """Machine proposals for a job's images (labeling/jobs/proposals.py)."""
     with job_heartbeat.beating(ProposalJob, job_id):
         return proposals.perform_proposals(job_id)
+
+
+@shared_task(name=queueing.TRAIN_CLASSIFIER)
+def train_classifier(project_id: int) -> str:
+    """Retrain a project's category classifier (labeling/jobs/classifier.py)."""
+    return classifier.train_classifier(project_id)
 
 
 @shared_task(name=queueing.RUN_EVALUATION)

@@ -9,6 +9,7 @@ from labeling.forms import AdminLoginForm
 from labeling.views import (
     accounts,
     categories,
+    classifier,
     concepts,
     exports,
     health,
@@ -115,6 +116,7 @@ urlpatterns = [
     path(f"{project}/images/<id:image_id>/submit", review.image_submit, name="image-submit"),
     path(f"{project}/images/<id:image_id>/review", review.image_review, name="image-review"),
     path(f"{project}/review/", review.review_page, name="project-review"),
+    path(f"{project}/classifier/train", classifier.train, name="classifier-train"),
     path(f"{project}/proposals/", proposals.start, name="proposals-start"),
     path(f"{project}/quality/", quality.quality, name="project-quality"),
     path(f"{project}/quality/status.json", quality.quality_status, name="project-quality-status"),

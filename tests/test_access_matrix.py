@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
+from labeling.category_classifier import CategoryClassifier
 from labeling.evaluation_models import EvaluationRun
 from labeling.models import (
     Category,
@@ -156,6 +157,10 @@ def quality_cancel(client: Client, t: Target) -> Response:
     return client.post(reverse("quality-cancel", args=[t.project_id, run_id]))
 
 
+def classifier_pending(t: Target) -> object:
+    return CategoryClassifier.objects.filter(project_id=t.project_id, pending=True).count()
+
+
 def canceled_evaluations(t: Target) -> object:
     return EvaluationRun.objects.filter(project_id=t.project_id, status=JobStatus.CANCELED).count()
 
@@ -249,6 +254,7 @@ MATRIX: list[tuple[Request, dict[str, int], State | None]] = [
     (get("project-quality-status"), REVIEW_PAGE, None),
     (post("project-quality", {"version": "base", "split": "all"}), ADMIN_ACTION, evaluations_of),
     (quality_cancel, ADMIN_ACTION, canceled_evaluations),
+    (post("classifier-train", {}), ADMIN_ACTION, classifier_pending),
 ]
 NAMES = [r.__name__ for r, _, _ in MATRIX]
 

@@ -217,6 +217,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         "GET", lambda w: f"{p(w)}/evaluations/{w.evaluation.pk}",
         needs=frozenset({Ability.VIEW_QUALITY}),
     ),
+    "classifier": Endpoint(
+        "GET", lambda w: f"{p(w)}/classifier", needs=frozenset({Ability.VIEW_QUALITY})
+    ),
+    "classifier-train": Endpoint(
+        "POST", lambda w: f"{p(w)}/classifier/train", needs=frozenset({Ability.TRAIN}), ok=202
+    ),
 }  # fmt: skip
 
 MEMBERS = {"owner": Role.ADMIN, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}

@@ -296,7 +296,8 @@ def test_hello_describes_the_image_its_masks_and_the_user(
     assert annotation["area"] == 400 and annotation["bbox"] == [10.0, 10.0, 20.0, 20.0]
     assert set(annotation) == {
         "id", "image", "category", "rle", "bbox", "area", "status", "source", "score",
-        "version", "review_comment", "created_by", "updated_by", "created_at", "updated_at",
+        "category_confidence", "version", "review_comment", "created_by", "updated_by",
+        "created_at", "updated_at",
     }  # fmt: skip
     assert annotation["image"] == image.pk
 

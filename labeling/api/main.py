@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 
 from labeling.api import (
     annotations,
+    classifier,
     concepts,
     evaluations,
     exports,
@@ -35,6 +36,7 @@ api = NinjaAPI(
 api.add_router("", projects.router)
 api.add_router("", annotations.router)
 api.add_router("", exports.router)
+api.add_router("", classifier.router)
 api.add_router("", members.router)
 api.add_router("", evaluations.router)
 api.add_router("", concepts.router)

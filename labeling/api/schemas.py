@@ -176,6 +176,7 @@ class AnnotationOut(Schema):
     status: str
     source: str
     score: float | None
+    category_confidence: float | None
     version: int
     review_comment: str
     created_by: Username

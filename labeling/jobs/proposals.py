@@ -2,7 +2,9 @@
 on a job's images, with progress and cancel (`run_proposals`).
 
 The masks are written by `services.proposals.do_replace_proposals`; the filters
-come from the project (predicted IoU, stability, minimum area).
+come from the project (predicted IoU, stability, minimum area). With a category
+classifier trained, each proposal comes pre-filled with its suggested category and
+the classifier's confidence in it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
 from inference import InferenceError
-from labeling import embedding_store
+from labeling import category_store, embedding_store
 from labeling.events import nudge_pages_on_commit
 from labeling.jobs.progress import PROGRESS_EVERY_SECONDS, RowProgress, claim_queued
-from labeling.models import EmbeddingStatus, Image, JobStatus, ProposalJob
+from labeling.models import Category, EmbeddingStatus, Image, JobStatus, ProposalJob
 from labeling.project_models import model_for
-from labeling.services.proposals import EMPTY_NOTES_MAX, do_replace_proposals, why_none
+from labeling.services.proposals import (
+    EMPTY_NOTES_MAX,
+    Suggestion,
+    do_replace_proposals,
+    why_none,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +73,8 @@ def propose_on_image(
         min_region_area=min_region_area,
         on_progress=on_points,
     )
-    stored = do_replace_proposals(image, run.masks)
+    suggested = suggest_categories(image, embedding, run.masks)
+    stored = do_replace_proposals(image, run.masks, suggested)
     return ImageProposals(stored, "" if stored else why_none(run.counts))
 
 
@@ -90,6 +99,25 @@ class PointsProgress:
         if now - self.last >= PROGRESS_EVERY_SECONDS or done == total:
             self.last = now
             self.rows.update(points_done=done, points_total=total)
+
+
+def suggest_categories(image: Image, embedding: Any, found: list[Any]) -> list[Suggestion]:
+    """The project classifier's (category id, confidence) for each found mask; (None,
+    None) for all when there is no classifier, and for a suggested category that has
+    been deleted since the classifier learned it."""
+    head = category_store.load(image.project.category_head)
+    if head is None or not found:
+        return [(None, None)] * len(found)
+    from inference.category_features import rle_features
+
+    rows = np.stack([rle_features(embedding, mask.rle) for mask in found])
+    existing = set(
+        Category.objects.filter(project_id=image.project_id).values_list("pk", flat=True)
+    )
+    return [
+        (category, round(confidence, 4)) if category in existing else (None, None)
+        for category, confidence in head.suggest(rows)
+    ]
 
 
 def perform_proposals(job_id: int) -> str:

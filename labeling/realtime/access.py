@@ -130,10 +130,12 @@ def _image_sql() -> str:
         "embedding_error",
     )
     person, joins = _person_sql("i.project_id")
+    # The project's classifier too: a retrain's new one must reach the next click.
     columns = [
         *person,
         "p.model_spec",
         "p.adopted_version_id",
+        "p.category_head",
         *(f"i.{q(c)}" for c in image_columns),
     ]
     # Only model metadata is formatted in; every value is a query parameter.

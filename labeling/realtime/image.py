@@ -235,7 +235,9 @@ class ImageConsumer(
         allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
         self.keep_claim()
         image = allowed.image
-        request = parse_prompt(seq, message, allowed.model, image.sha256)
+        request = parse_prompt(
+            seq, message, allowed.model, image.sha256, allowed.access.project.category_head
+        )
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
         except PromptError as error:
@@ -295,6 +297,8 @@ class ImageConsumer(
             fields["status"] = message["status"]
         if "review_comment" in message:
             fields["review_comment"] = comment_field(message)
+        # Clicks spent on an existing mask (fixing a proposal): added to its count.
+        fields["clicks"] = int_field(message, "clicks", 0, MAX_CLICKS, optional=True)
         try:
             needs = abilities_for_change(
                 shape="rle" in fields,

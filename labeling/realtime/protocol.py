@@ -146,6 +146,9 @@ class PromptRequest:
     # A hover preview: answered like any prompt, but it never becomes the socket's
     # latest masks, so what the user clicked stays the base for refine and accept.
     hover: bool = False
+    # The project's category classifier (storage name; "" none): each candidate of a
+    # click is answered with its suggested category.
+    category_head: str = ""
 
     def prompt(self, mask_logits: Any = None) -> Prompt:
         return Prompt(
@@ -157,7 +160,9 @@ class PromptRequest:
         )
 
 
-def parse_prompt(seq: int, message: dict[str, Any], model: ModelRef, sha256: str) -> PromptRequest:
+def parse_prompt(
+    seq: int, message: dict[str, Any], model: ModelRef, sha256: str, category_head: str = ""
+) -> PromptRequest:
     points = message.get("points", [])
     labels = message.get("labels", [])
     box = message.get("box")
@@ -191,6 +196,7 @@ def parse_prompt(seq: int, message: dict[str, Any], model: ModelRef, sha256: str
         multimask=multimask,
         preview_max_side=int_field(message, "preview_max_side", 1, MAX_PREVIEW_SIDE, optional=True),
         hover=hover,
+        category_head="" if hover else category_head,  # a preview is never saved
     )
 
 
@@ -218,24 +224,39 @@ def error_reply(seq: int | None, code: str, detail: str) -> dict[str, Any]:
     return {"type": "error", "seq": seq, "code": code, "detail": detail}
 
 
-def candidate_json(candidate: Candidate) -> dict[str, Any]:
-    """The protocol's candidate object (scores to 4 places: a browser needs no more)."""
-    return {
+def candidate_json(
+    candidate: Candidate, suggestion: tuple[int, float] | None = None
+) -> dict[str, Any]:
+    """The protocol's candidate object (scores to 4 places: a browser needs no more),
+    with the category classifier's suggestion when the project has one."""
+    found: dict[str, Any] = {
         "rle": candidate.rle,
         "score": round(candidate.score, 4),
         "bbox": candidate.bbox,
         "area": candidate.area,
     }
+    if suggestion is not None:
+        found["suggestion"] = {"category": suggestion[0], "confidence": round(suggestion[1], 4)}
+    return found
 
 
-def masks_reply(seq: int, decoded: Decoded, *, hover: bool) -> dict[str, Any]:
+def masks_reply(
+    seq: int,
+    decoded: Decoded,
+    *,
+    hover: bool,
+    suggestions: list[tuple[int, float]] | None = None,
+) -> dict[str, Any]:
+    each: list[tuple[int, float] | None] = [None] * len(decoded.candidates)
+    if suggestions is not None:
+        each = list(suggestions)
     reply: dict[str, Any] = {
         "type": "masks",
         "seq": seq,
         "size": list(decoded.size),
         "scale": decoded.scale,
         "decode_ms": decoded.decode_ms,
-        "candidates": [candidate_json(c) for c in decoded.candidates],
+        "candidates": [candidate_json(c, s) for c, s in zip(decoded.candidates, each, strict=True)],
     }
     if hover:
         reply["hover"] = True

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from inference import EncodedMask, ModelUnavailableError, PromptError
-from labeling import embedding_store, metrics
+from labeling import category_store, embedding_store, metrics
 from labeling.project_models import ModelRef, load_ref
 from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
 
@@ -53,10 +53,29 @@ def pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def decode_job(ref: ModelRef, sha256: str, prompt: Prompt, max_side: int | None) -> Decoded:
-    """Runs in the decode pool: the model and embedding (both cached), then the decode."""
+Suggestions = list[tuple[int, float]] | None
+
+
+def decode_job(
+    ref: ModelRef, sha256: str, prompt: Prompt, max_side: int | None, category_head: str = ""
+) -> tuple[Decoded, Suggestions]:
+    """Runs in the decode pool: the model and embedding (both cached), then the decode,
+    then each candidate's suggested category (when the project has a classifier)."""
     model = load_ref(ref)
-    return model.decode(embedding_store.require(model, sha256), prompt, max_side)
+    embedding = embedding_store.require(model, sha256)
+    decoded = model.decode(embedding, prompt, max_side)
+    return decoded, suggest(embedding, decoded, category_head)
+
+
+def suggest(embedding: Any, decoded: Decoded, category_head: str) -> Suggestions:
+    """(category id, confidence) per candidate from the project's classifier; None
+    without one (or when its file cannot be read: a click never fails for it)."""
+    head = category_store.load(category_head)
+    if head is None or not len(decoded):
+        return None
+    from inference.category_features import candidates_features
+
+    return head.suggest(candidates_features(embedding, [c.low_res_logits for c in decoded]))
 
 
 def full_mask_job(ref: ModelRef, sha256: str, low_res_logits: Any) -> EncodedMask:
@@ -114,13 +133,14 @@ class DecodeSession:
                 if request.refine is not None:  # resolved now: the latest masks so far
                     mask_logits = self.candidate(request.refine, request.model).low_res_logits
                 started = time.perf_counter()
-                decoded = await loop.run_in_executor(
+                decoded, suggestions = await loop.run_in_executor(
                     pool(),
                     decode_job,
                     request.model,
                     request.sha256,
                     request.prompt(mask_logits),
                     request.preview_max_side,
+                    request.category_head,
                 )
                 metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
             except Refusal as refusal:
@@ -146,7 +166,8 @@ class DecodeSession:
                 continue
             if not request.hover:
                 self.latest = LatestMasks(request.model, request.sha256, decoded)
-            await self._send(masks_reply(request.seq, decoded, hover=request.hover))
+            reply = masks_reply(request.seq, decoded, hover=request.hover, suggestions=suggestions)
+            await self._send(reply)
 
     def candidate(self, index: int, model: ModelRef) -> Candidate:
         """Candidate `index` of the latest masks, made with the project's `model`."""

@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 
 from inference import EncodedMask
 from inference.masks import (
@@ -37,6 +38,7 @@ from labeling.models import (
     Image,
     LabelingStatus,
 )
+from labeling.services.classifier import retrain_when_committed
 from labeling.services.errors import ServiceError
 
 
@@ -100,19 +102,23 @@ def check_category(image: Image, category_id: int | None) -> Category | None:
 
 def created_event(annotation: Annotation, user: User | None) -> AnnotationEvent:
     """The (unsaved) History record of a new mask; imports insert them in bulk."""
+    changes: dict[str, Any] = {
+        "category": [None, annotation.category_id],
+        "status": [None, annotation.status],
+        "source": annotation.source,
+        "mask": {"area": annotation.area, "bbox": annotation.bbox},
+        "rle": annotation.rle,
+    }
+    if annotation.category_confidence is not None:
+        # A pre-filled category was the classifier's guess: the record says how sure.
+        changes["category_confidence"] = annotation.category_confidence
     return AnnotationEvent(
         image_id=annotation.image_id,
         annotation_id=annotation.pk,
         actor=user,
         action=HistoryAction.CREATED,
         version=annotation.version,
-        changes={
-            "category": [None, annotation.category_id],
-            "status": [None, annotation.status],
-            "source": annotation.source,
-            "mask": {"area": annotation.area, "bbox": annotation.bbox},
-            "rle": annotation.rle,
-        },
+        changes=changes,
     )
 
 
@@ -136,6 +142,7 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
         "status": annotation.status,
         "source": annotation.source,
         "score": annotation.score,
+        "category_confidence": annotation.category_confidence,
         "version": annotation.version,
         "review_comment": annotation.review_comment,
         "created_by": _username(annotation.created_by),
@@ -172,6 +179,7 @@ def do_create_annotation(
     client_key: uuid.UUID | None = None,
     clicks: int | None = None,
     edit_seconds: float | None = None,
+    category_confidence: float | None = None,
     origin: str | None = None,
 ) -> Annotation:
     clean = check_rle(image, rle)
@@ -190,6 +198,7 @@ def do_create_annotation(
         client_key=client_key,
         clicks=clicks,
         edit_seconds=edit_seconds,
+        category_confidence=category_confidence,
     )
     created_event(annotation, user).save()
     if status != AnnotationStatus.PROPOSED:  # machine proposals are not human work
@@ -275,6 +284,7 @@ def do_update_annotation(
     status: str = _UNSET,
     review_comment: str = _UNSET,
     reverts: int | None = None,
+    clicks: int | None = None,
     origin: str | None = None,
 ) -> Annotation:
     """`reverts` names the version whose change this one undoes (labeling/services/undo.py):
@@ -303,6 +313,10 @@ def do_update_annotation(
             )
         fields["review_comment"] = comment
         changes["review_comment"] = [before.review_comment, comment]
+    if clicks is not None:
+        # Work on an existing mask (fixing a machine proposal, say) adds to its clicks,
+        # so the dashboard counts what pre-filled masks cost too.
+        fields["clicks"] = Coalesce(F("clicks"), 0) + clicks
     if not fields:
         raise ServiceError("Nothing to change.")
     if reverts is not None:
@@ -315,6 +329,8 @@ def do_update_annotation(
     if not matched:
         raise VersionConflict(_current(image, annotation_id))
     after = Annotation.objects.select_related("created_by", "updated_by").get(pk=annotation_id)
+    if after.status == AnnotationStatus.APPROVED and before.status != AnnotationStatus.APPROVED:
+        retrain_when_committed(image.project_id)
     record_change(
         image,
         HistoryAction.UPDATED,

@@ -27,6 +27,46 @@ HUMAN_SOURCES = (AnnotationSource.SAM, AnnotationSource.MANUAL)
 
 
 @dataclass(frozen=True)
+class OriginStats:
+    """Masks of one origin (pre-filled by machine proposals, or drawn by hand) and
+    what they cost: the clicks recorded on them (accept and fixes for a proposal,
+    prompts and strokes for a drawn mask)."""
+
+    masks: int
+    with_clicks: int
+    median_clicks: float | None
+    mean_clicks: float | None
+
+
+def _origin(clicks: list[int], masks: int) -> OriginStats:
+    return OriginStats(
+        masks=masks,
+        with_clicks=len(clicks),
+        median_clicks=statistics.median(clicks) if clicks else None,
+        mean_clicks=statistics.fmean(clicks) if clicks else None,
+    )
+
+
+def origin_stats(project: Project) -> dict[str, OriginStats]:
+    """ "prefill": machine proposals someone accepted (source auto, no longer
+    proposed); "hand": masks drawn on the labeling page (SAM clicks, brush)."""
+    rows = (
+        Annotation.objects.filter(image__project=project)
+        .filter(source__in=(AnnotationSource.AUTO, *HUMAN_SOURCES))
+        .exclude(status=AnnotationStatus.PROPOSED)
+        .values_list("source", "clicks")
+    )
+    counts = {"prefill": 0, "hand": 0}
+    clicks: dict[str, list[int]] = {"prefill": [], "hand": []}
+    for source, n_clicks in rows.iterator():
+        origin = "prefill" if source == AnnotationSource.AUTO else "hand"
+        counts[origin] += 1
+        if n_clicks is not None:
+            clicks[origin].append(n_clicks)
+    return {origin: _origin(clicks[origin], counts[origin]) for origin in counts}
+
+
+@dataclass(frozen=True)
 class AnnotatorStats:
     username: str
     masks: int

@@ -53,9 +53,16 @@ def why_none(counts: Any) -> str:
     return f"{head}: " + ", ".join(f"{count} {how}" for count, how in removed)
 
 
-def do_replace_proposals(image: Image, found: list[Any]) -> int:
+Suggestion = tuple[int | None, float | None]  # (category id, the classifier's confidence)
+
+
+def do_replace_proposals(
+    image: Image, found: list[Any], suggestions: list[Suggestion] | None = None
+) -> int:
     """Make `found` (masks with `rle` and `score`, from the automatic generator) the
-    image's machine proposals, replacing its earlier ones. Returns how many."""
+    image's machine proposals, replacing its earlier ones, each with its suggested
+    category (`suggestions`, one per mask). Returns how many."""
+    suggestions = suggestions or [(None, None)] * len(found)
     with transaction.atomic():
         # Two runs on one image (a canceled job finishing its image while a new one
         # starts) take turns here, so the second replaces the first's proposals.
@@ -65,7 +72,7 @@ def do_replace_proposals(image: Image, found: list[Any]) -> int:
         )
         for old in stale:
             do_delete_annotation(image, old.pk, None, expected_version=old.version)
-        for mask in found:
+        for mask, (category_id, confidence) in zip(found, suggestions, strict=True):
             do_create_annotation(
                 image,
                 None,
@@ -73,6 +80,8 @@ def do_replace_proposals(image: Image, found: list[Any]) -> int:
                 source=AnnotationSource.AUTO,
                 status=AnnotationStatus.PROPOSED,
                 score=mask.score,
+                category_id=category_id,
+                category_confidence=confidence,
             )
     return len(found)
 

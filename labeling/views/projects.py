@@ -13,9 +13,10 @@ from labeling.forms import ProjectForm
 from labeling.models import EmbeddingStatus, LabelingStatus
 from labeling.permissions import Ability, project_access
 from labeling.services.claims import live_claims
+from labeling.services.classifier import classifier_json
 from labeling.services.concepts import availability as concept_availability
 from labeling.services.concepts import job_json as concept_job_json
-from labeling.services.dashboard import annotator_stats, progress
+from labeling.services.dashboard import annotator_stats, origin_stats, progress
 from labeling.services.embedding_progress import embedding_progress
 from labeling.services.errors import ServiceError
 from labeling.services.image_grid import (
@@ -193,5 +194,7 @@ def project_dashboard(request: AuthedRequest, project_id: int) -> HttpResponse:
         "project": access.project,
         "progress": progress(access.project),
         "annotators": annotator_stats(access.project),
+        "origins": origin_stats(access.project),
+        "classifier": classifier_json(access.project),
     }
     return render(request, "labeling/dashboard.html", context)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.evaluation_models import EvaluationMasks, EvaluationRun, EvaluationSplit
 from labeling.permissions import Ability, project_access
+from labeling.services.classifier import classifier_json
 from labeling.services.errors import ServiceError
 from labeling.services.evaluation import (
     check_evaluation_options,
@@ -75,6 +76,7 @@ def quality(request: AuthedRequest, project_id: int) -> HttpResponse:
         "adopted": access.project.adopted_version_id,
         "mask_choices": EvaluationMasks.choices,
         "split_choices": EvaluationSplit.choices,
+        "classifier": classifier_json(access.project),
     }
     return render(request, "labeling/quality.html", context)
 

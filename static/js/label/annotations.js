@@ -39,6 +39,10 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
     meta.className = "ann-meta";
     meta.textContent = `${ann.area.toLocaleString()} px · ${ann.created_by || "?"}`;
     meta.title = `${ann.status}, version ${ann.version}`;
+    if (ann.status === "proposed" && ann.category_confidence != null) {
+      // A pre-filled proposal's category is the classifier's guess: say how sure it was.
+      meta.textContent += ` · suggested ${Math.round(ann.category_confidence * 100)}%`;
+    }
 
     const eye = document.createElement("button");
     eye.type = "button";
@@ -64,7 +68,7 @@ export function renderAnnotationList(list, { annotations, pending, categories, h
       take.type = "button";
       take.className = "icon accept-proposal";
       take.textContent = "Accept";
-      take.title = `Accept proposal #${ann.id} with the chosen category (Delete discards it)`;
+      take.title = `Accept proposal #${ann.id} with its category (Delete discards it)`;
       take.addEventListener("click", () => on.acceptProposal(ann.id));
       li.append(take);
     }

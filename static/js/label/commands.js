@@ -5,6 +5,7 @@
 import { renderHelp, shortcutFor } from "./keys.js";
 import { masksAt, pickAt } from "./picking.js";
 import { hasUnacceptedMask, inside, isDrawn } from "./state.js";
+import { markCategoryChosen } from "./suggestion.js";
 import { attachPointer, isTyping } from "./tools.js";
 
 const BRUSH_MIN = 1;
@@ -49,6 +50,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     const category = state.categories[index];
     if (!category) return;
     state.category = category.id;
+    markCategoryChosen(state);
     ui.renderCategory();
     ui.say(`Category: ${category.name}`);
   }
@@ -233,6 +235,7 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     $("#hover-preview").addEventListener("change", (e) => prompting.setHover(e.target.checked));
     $("#category").addEventListener("change", (e) => {
       state.category = e.target.value ? Number(e.target.value) : null;
+      markCategoryChosen(state);
       ui.renderCategory();
       e.target.blur(); // hand the keyboard back to the canvas shortcuts
     });

@@ -7,6 +7,7 @@ import { Candidate } from "./candidates.js";
 import { Mask } from "./mask.js";
 import { overlayFromMask } from "./overlay.js";
 import { HOVER_SETTING, clampX, clampY, inside, newCurrent, round1, writeSetting } from "./state.js";
+import { applySuggestion } from "./suggestion.js";
 
 const PREVIEW_MAX_SIDE = 2048;
 const PENDING_RETRY_MS = 3000;
@@ -99,6 +100,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
     else ui.say("");
     ui.refreshCurrent();
     perf.painted(reply.seq, state.currentOverlay ? state.currentOverlay.pixels : 0);
+    applySuggestion(state, root, ui);
   }
 
   function onPending(reply) {
@@ -131,6 +133,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
     c.chosen = index;
     c.edited = null;
     ui.refreshCurrent();
+    applySuggestion(state, root, ui);
   }
 
   function cycleCandidate(step) {

@@ -7,6 +7,7 @@
 import { renderAnnotationList, colourOf } from "./annotations.js";
 import { OverlaySurface, overlayFromMask, overlayFromRLE } from "./overlay.js";
 import { currentMask, isDrawn } from "./state.js";
+import { showSuggestion } from "./suggestion.js";
 
 const CURRENT_COLOUR = "#ffd400";
 const MESSAGE_MS = 6000; // how long a message other than an error stays
@@ -43,6 +44,7 @@ export function createRendering({ state, root, viewer }, on) {
     renderCandidates();
     renderLayers();
     updateAcceptButton();
+    showSuggestion(state, root);
   }
 
   function renderLayers() {

@@ -45,7 +45,8 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     if (c.target) {
       // Only a changed mask sends its pixels; a new category alone is a smaller change.
       const shape = c.dirty ? { rle: mask.resized(state.width, state.height).toRLE() } : {};
-      request({ type: "update", id: c.target.id, version: c.target.version, ...shape, category: state.category },
+      // Strokes on a saved mask (a machine proposal being fixed) add to its clicks.
+      request({ type: "update", id: c.target.id, version: c.target.version, ...shape, category: state.category, clicks: c.clicks },
         { kind: "update", id: c.target.id, done: c.dirty ? "Saved the edit of mask #{id}." : "Changed the category of mask #{id}.",
           undo: c.dirty ? "edit of mask #{id}" : "re-categorise of mask #{id}" });
     } else {
@@ -161,7 +162,10 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
   function acceptProposal(id) {
     const ann = state.annotations.get(id);
     if (!ann || !requireAnnotate()) return;
-    const fields = { status: "draft", ...(state.category ? { category: state.category } : {}) };
+    // Its own category (the classifier's suggestion, or one set in its row) stands;
+    // the picker's fills in one that has none. Accepting is a click of work.
+    const category = ann.category ?? state.category;
+    const fields = { status: "draft", clicks: 1, ...(category ? { category } : {}) };
     request({ type: "update", id, version: ann.version, ...fields },
       { kind: "update", id, done: "Accepted proposal #{id} as a draft.", undo: "accept of proposal #{id}" });
   }

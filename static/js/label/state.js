@@ -56,6 +56,8 @@ export function newCurrent(target = null) {
     // An edit of a saved mask starts as that mask: false until a stroke changes a pixel.
     dirty: target === null,
     clicks: 0, started: performance.now(),
+    // The annotator picked this mask's category: suggestions no longer change it.
+    categoryChosen: false,
   };
 }
 

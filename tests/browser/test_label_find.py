@@ -94,8 +94,9 @@ def test_a_chip_finds_instances_and_accept_all_saves_them_with_its_category(
     expect(panel).to_have_attribute("data-shown", str(count))
 
     # Accept selected saves only the clicked one; Accept all the rest.
-    page.locator("#find-list .find-instance").first.click()
-    expect(page.locator("#find-list .find-instance").first).to_have_attribute("aria-pressed", "true")
+    first = page.locator("#find-list .find-instance").first
+    first.click()
+    expect(first).to_have_attribute("aria-pressed", "true")
     page.locator("#find-accept-selected").click()
     expect(page.locator("#annotation-count")).to_have_text("1")
     expect(panel).to_have_attribute("data-shown", str(count - 1))
@@ -158,3 +159,7 @@ def test_with_concepts_off_the_find_box_gives_the_reason(
     page.locator("#canvas").focus()
     page.keyboard.press("f")
     expect(page.locator("#message")).to_contain_text("off for this project")
+    page.keyboard.press("?")
+    help_body = page.locator("#help-body")
+    expect(help_body).to_contain_text("Find: type a phrase")
+    expect(help_body).to_contain_text("Example boxes on / off")

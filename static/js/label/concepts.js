@@ -7,14 +7,13 @@
 // frames with the pixels, so a saved mask is never changed by a result. Only the
 // latest query is shown: the server drops the older ones, and so does this page.
 import { colourOf } from "./annotations.js";
+import { createFindCanvas } from "./find_canvas.js";
 import { Mask } from "./mask.js";
 import { overlayFromRLE } from "./overlay.js";
-import { round1 } from "./state.js";
 
 const MAX_EXEMPLARS = 8; // the server's bound (inference/concepts MAX_EXEMPLARS)
 const CANDIDATE_COLOUR = "#00e5ff";
 const SELECTED_COLOUR = "#ffd400";
-const CLICK_SLOP = 4; // screen px: a press that moves less is a click, not a box
 
 const ERRORS = {
   concepts_unavailable: "Concept prompts are unavailable",
@@ -37,13 +36,13 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
   let query = null; // {seq, phrase, category} of the query shown or awaited
   let found = []; // [{rle, box, score, area, overlay, selected}]
   let exemplars = []; // [[x1, y1, x2, y2, positive]]
-  let drawing = null; // {x, y, sx, sy, positive, to: [x, y]} while a box is dragged
-
-  viewer.painters.push((ctx) => paint(ctx));
 
   const threshold = () => Number($("#find-threshold").value);
   const shown = () => found.filter((f) => f.score >= threshold());
   const exemplarMode = () => available && $("#find-exemplars").checked;
+  const canvas = createFindCanvas({ state, viewer }, {
+    shown, toggle, exemplarMode, exemplars: () => exemplars, addExemplar,
+  });
 
   /** The categories as chips (from each hello: they can change between connects). */
   function setCategories(categories) {
@@ -195,6 +194,17 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
     ui.say(`Saving ${items.length} mask${items.length === 1 ? "" : "s"} from Find…`, "ok");
   }
 
+  function addExemplar(box) {
+    if (exemplars.length >= MAX_EXEMPLARS) {
+      status(`At most ${MAX_EXEMPLARS} example boxes: Clear, then draw again.`, "warn");
+      viewer.redraw();
+      return;
+    }
+    exemplars.push(box);
+    render();
+    find(query ? query.category : undefined);
+  }
+
   function clear() {
     found = [];
     exemplars = [];
@@ -216,101 +226,6 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
     const el = $("#find-status");
     el.textContent = text;
     el.dataset.tone = tone;
-  }
-
-  // ---------------------------------------------------------------- the canvas
-  /** The topmost shown instance under image pixel (x, y), or null. */
-  function instanceAt(x, y) {
-    const hits = shown().filter((f) => x >= f.box[0] && y >= f.box[1] && x < f.box[2] && y < f.box[3]);
-    for (const item of hits.reverse()) {
-      if (Mask.fromRLE(item.rle).data[Math.floor(y) * state.width + Math.floor(x)]) return item;
-    }
-    return null;
-  }
-
-  /** The canvas takes presses from the tools only in example mode or on an instance. */
-  function pointer() {
-    return exemplarMode() || shown().length ? canvasActions : null;
-  }
-
-  const canvasActions = {
-    down(x, y, event, sx, sy) {
-      if (event.altKey || event.button === 1) return null;
-      if (exemplarMode() && event.button === 0) {
-        drawing = { x, y, sx, sy, positive: !event.shiftKey, to: [x, y] };
-        return "drag";
-      }
-      const item = event.button === 0 ? instanceAt(x, y) : null;
-      if (!item) return null; // the usual tools have it
-      toggle(item);
-      return "handled";
-    },
-    dragTo(x, y) {
-      if (!drawing) return;
-      drawing.to = [x, y];
-      viewer.redraw();
-    },
-    up(x, y) {
-      const box = drawing;
-      drawing = null;
-      if (!box) return;
-      const [sx, sy] = viewer.toScreen(x, y);
-      if (Math.hypot(sx - box.sx, sy - box.sy) < CLICK_SLOP) {
-        // A click in example mode still toggles the instance under it.
-        const item = instanceAt(x, y);
-        if (item) toggle(item); else viewer.redraw();
-        return;
-      }
-      addExemplar(box.x, box.y, x, y, box.positive);
-    },
-  };
-
-  function addExemplar(ax, ay, bx, by, positive) {
-    const clampX = (v) => round1(Math.max(0, Math.min(state.width, v)));
-    const clampY = (v) => round1(Math.max(0, Math.min(state.height, v)));
-    const box = [clampX(Math.min(ax, bx)), clampY(Math.min(ay, by)), clampX(Math.max(ax, bx)), clampY(Math.max(ay, by))];
-    if (box[2] - box[0] < 1 || box[3] - box[1] < 1) {
-      viewer.redraw();
-      return;
-    }
-    if (exemplars.length >= MAX_EXEMPLARS) {
-      status(`At most ${MAX_EXEMPLARS} example boxes: Clear, then draw again.`, "warn");
-      viewer.redraw();
-      return;
-    }
-    exemplars.push([...box, positive]);
-    render();
-    find(query ? query.category : undefined);
-  }
-
-  function paint(ctx) {
-    const dpr = window.devicePixelRatio || 1;
-    const visible = shown();
-    if (visible.length && viewer.image) {
-      const k = dpr * viewer.scale;
-      ctx.save();
-      ctx.setTransform(k, 0, 0, k, dpr * viewer.ox, dpr * viewer.oy);
-      ctx.imageSmoothingEnabled = false;
-      for (const item of visible) {
-        const o = item.selected ? item.picked : item.overlay;
-        ctx.globalAlpha = 0.3;
-        ctx.drawImage(o.fill, o.x, o.y, o.w, o.h);
-        ctx.globalAlpha = 1;
-        ctx.drawImage(o.edge, o.x, o.y, o.w, o.h);
-      }
-      ctx.restore();
-    }
-    const boxes = exemplars.map((e) => ({ box: e, positive: e[4] }));
-    if (drawing) boxes.push({ box: [drawing.x, drawing.y, ...drawing.to], positive: drawing.positive });
-    for (const { box, positive } of boxes) {
-      const [x0, y0] = viewer.toScreen(Math.min(box[0], box[2]), Math.min(box[1], box[3]));
-      const [x1, y1] = viewer.toScreen(Math.max(box[0], box[2]), Math.max(box[1], box[3]));
-      ctx.lineWidth = 2;
-      ctx.setLineDash(positive ? [] : [5, 3]);
-      ctx.strokeStyle = positive ? "#1fbf5b" : "#e5484d";
-      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      ctx.setLineDash([]);
-    }
   }
 
   // ---------------------------------------------------------------- wiring
@@ -352,5 +267,5 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
     box.dispatchEvent(new Event("change"));
   }
 
-  return { wire, onReply, pointer, focus, toggleExemplars };
+  return { wire, onReply, pointer: canvas.pointer, focus, toggleExemplars };
 }

@@ -16,6 +16,7 @@
 //   polygon.js    the polygon tool: a new mask, or added to / cut from the current one
 //   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
 //   concepts.js   the Find box: SAM 3 concept queries, their instances, accepting them
+//   find_canvas.js  the Find box on the canvas: instances drawn and clicked, example boxes
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
@@ -66,9 +67,10 @@ const polygon = createPolygon({ state, root, viewer, undo, ui, requireAnnotate, 
 const outline = createOutlineEdit({ state, root, viewer, socket, ui, saving, requireAnnotate });
 const concepts = createConcepts({ state, root, viewer, socket, ui, saving, requireAnnotate });
 const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog, outline });
-// The pointer goes to an outline being edited, else to the polygon tool when chosen.
+// The pointer goes to an outline being edited, else to Find's instances and example
+// boxes when shown, else to the polygon tool when chosen.
 const vector = {
-  pointer: () => (outline.active() ? outline : concepts.pointer() || (state.tool === "polygon" ? polygon : null)),
+  pointer: () => (outline.active() ? outline : concepts.pointer(state.tool === "polygon" ? polygon : null)),
   toolChanged: (tool) => {
     if (outline.active()) ui.say("Finish the outline first: Enter saves it, Esc cancels.", "warn");
     polygon.toolChanged(tool);

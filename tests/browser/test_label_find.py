@@ -16,7 +16,9 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from inference.concepts.testing import save_tiny_sam3
+from inference.masks import rle_decode
 from labeling.models import Annotation, Category, Project
+from tests.browser.test_label_polygon import at
 from tests.browser.test_labeling import labeled_project, open_label_page
 from tests.conftest import drain_queue
 from tests.live_server import AsgiServer
@@ -93,12 +95,25 @@ def test_a_chip_finds_instances_and_accept_all_saves_them_with_its_category(
     page.locator("#find-threshold").fill("0")
     expect(panel).to_have_attribute("data-shown", str(count))
 
-    # Accept selected saves only the clicked one; Accept all the rest.
+    # A click on an instance on the image selects it (and again unselects it); Accept
+    # selected saves only that one, the mask under the click.
     first = page.locator("#find-list .find-instance").first
-    first.click()
-    expect(first).to_have_attribute("aria-pressed", "true")
+    x, y = (int(v) for v in first.get_attribute("data-pixel").split(","))
+    pressed = page.locator('#find-list .find-instance[aria-pressed="true"]')
+    page.mouse.click(*at(page, x + 0.5, y + 0.5))
+    expect(pressed).to_have_count(1)
+    page.mouse.click(*at(page, x + 0.5, y + 0.5))
+    expect(pressed).to_have_count(0)
+    page.mouse.click(*at(page, x + 0.5, y + 0.5))
+    expect(pressed).to_have_count(1)
+    assert page.locator("#label-app").get_attribute("data-mask-area") == "0"  # no SAM point
     page.locator("#find-accept-selected").click()
     expect(page.locator("#annotation-count")).to_have_text("1")
+    (picked,) = Annotation.objects.filter(image=image)
+    assert rle_decode(picked.rle)[y, x], "the saved mask is the one clicked"
+    # A click in the list selects too.
+    page.locator("#find-list .find-instance").first.click()
+    expect(pressed).to_have_count(1)
     expect(panel).to_have_attribute("data-shown", str(count - 1))
     page.locator("#find-accept-all").click()
     expect(page.locator("#annotation-count")).to_have_text(str(count))

@@ -10,6 +10,7 @@ import { colourOf } from "./annotations.js";
 import { createFindCanvas } from "./find_canvas.js";
 import { Mask } from "./mask.js";
 import { overlayFromRLE } from "./overlay.js";
+import { rleCounts } from "./rle.js";
 
 const MAX_EXEMPLARS = 8; // the server's bound (inference/concepts MAX_EXEMPLARS)
 const CANDIDATE_COLOUR = "#00e5ff";
@@ -132,6 +133,7 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
         overlay: overlayFromRLE(instance.rle, bbox, colour, colour),
         picked: overlayFromRLE(instance.rle, bbox, SELECTED_COLOUR, SELECTED_COLOUR),
         selected: false,
+        pixel: firstPixel(instance.rle),
       };
     });
     panel.dataset.state = "results";
@@ -151,6 +153,7 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
       button.className = "find-instance";
       button.setAttribute("aria-pressed", String(item.selected));
       button.dataset.score = item.score.toFixed(3);
+      button.dataset.pixel = item.pixel.join(","); // one pixel of it: where a click selects it
       button.textContent = `${i + 1}. score ${item.score.toFixed(2)} · ${item.area} px`;
       button.title = "Select / unselect for Accept selected (or click it on the image)";
       button.addEventListener("click", () => toggle(item));
@@ -268,4 +271,12 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
   }
 
   return { wire, onReply, pointer: canvas.pointer, focus, toggleExemplars };
+}
+
+/** One pixel of a mask (its first in the RLE's column-major order), as [x, y]. */
+function firstPixel(rle) {
+  const counts = rleCounts(rle);
+  const at = counts[0] || 0;
+  const height = rle.size[0];
+  return [Math.floor(at / height), at % height];
 }

@@ -1,7 +1,7 @@
 // The Find box's part of the canvas (concepts.js owns the rest): the found instances
 // drawn tinted and outlined (selected ones in yellow), a click on one toggles it, and
 // in example mode a drag is an example box (Shift: a wrong hit), drawn until cleared.
-import { Mask } from "./mask.js";
+import { rleCounts } from "./rle.js";
 import { round1 } from "./state.js";
 
 const CLICK_SLOP = 4; // screen px: a press that moves less is a click, not a box
@@ -16,13 +16,12 @@ export function createFindCanvas({ state, viewer }, find) {
 
   viewer.painters.push((ctx) => paint(ctx));
 
-  /** The topmost shown instance under image pixel (x, y), or null. */
+  /** The topmost shown instance under image pixel (x, y), or null. (SAM 3's boxes are
+   * predicted apart from its masks, so the mask itself is asked, from its RLE.) */
   function instanceAt(x, y) {
-    const hits = find.shown().filter((f) => x >= f.box[0] && y >= f.box[1] && x < f.box[2] && y < f.box[3]);
-    for (const item of hits.reverse()) {
-      if (Mask.fromRLE(item.rle).data[Math.floor(y) * state.width + Math.floor(x)]) return item;
-    }
-    return null;
+    if (x < 0 || y < 0 || x >= state.width || y >= state.height) return null;
+    const at = Math.floor(x) * state.height + Math.floor(y); // column-major, as COCO
+    return find.shown().reverse().find((item) => covers(rleCounts(item.rle), at)) || null;
   }
 
   /** The canvas's presses go here first in example mode or with instances shown;
@@ -112,4 +111,14 @@ export function createFindCanvas({ state, viewer }, find) {
   }
 
   return { pointer };
+}
+
+/** Is pixel `at` (column-major index) inside the mask of these RLE counts? */
+function covers(counts, at) {
+  let start = 0;
+  for (let i = 0; i < counts.length; i += 1) {
+    start += counts[i];
+    if (at < start) return i % 2 === 1; // runs alternate 0s, 1s, starting with 0s
+  }
+  return false;
 }

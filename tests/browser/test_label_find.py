@@ -19,7 +19,7 @@ from inference.concepts.testing import save_tiny_sam3
 from inference.masks import rle_decode
 from labeling.models import Annotation, Category, Project
 from tests.browser.test_label_polygon import at
-from tests.browser.test_labeling import labeled_project, open_label_page
+from tests.browser.test_labeling import SHOTS, labeled_project, open_label_page
 from tests.conftest import drain_queue
 from tests.live_server import AsgiServer
 from tests.worker_process import Worker
@@ -87,6 +87,8 @@ def test_a_chip_finds_instances_and_accept_all_saves_them_with_its_category(
     assert len(scores) == count and scores == sorted(scores, reverse=True)
     expect(page.locator("#find-status")).to_contain_text(f"{count} found")
     expect(page.locator("#find-status")).to_contain_text("save as tree")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "find-results.png"))
 
     # The slider filters what is shown, here on the page: above the best score, none.
     page.locator("#find-threshold").fill(f"{min(1.0, scores[0] + 0.01):.2f}")

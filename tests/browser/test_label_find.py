@@ -180,3 +180,37 @@ def test_with_concepts_off_the_find_box_gives_the_reason(
     help_body = page.locator("#help-body")
     expect(help_body).to_contain_text("Find: type a phrase")
     expect(help_body).to_contain_text("Example boxes on / off")
+
+
+def test_no_concepts_worker_in_time_is_said_in_the_box(
+    page: Any,
+    server: AsgiServer,
+    worker: Worker,
+    tiny_sam: str,
+    tiny_sam3: str,
+    shared_media: Path,
+    tmp_path: Path,
+) -> None:
+    project, (image,) = labeled_project(tiny_sam, worker)
+    Project.objects.filter(pk=project.pk).update(concepts_enabled=True)
+    # A second server whose concept queries go to a queue no worker serves.
+    env = {
+        "ANYMASK_CONCEPT_MODEL": tiny_sam3,
+        "ANYMASK_QUEUE_CONCEPTS": "findbox-nobody",
+        "ANYMASK_CONCEPT_TIMEOUT_SECONDS": "1",
+    }
+    lonely = AsgiServer(shared_media, tmp_path / "server.log", env=env)
+    lonely.start()
+    try:
+        open_label_page(page, lonely, project, image)
+        page.locator("#find-phrase").fill("tree")
+        page.locator("#find-phrase").press("Enter")
+        panel = page.locator("#find")
+        expect(panel).to_have_attribute("data-error", "concept_timeout")
+        status = page.locator("#find-status")
+        expect(status).to_contain_text("No answer in time")
+        expect(status).to_contain_text("`concepts` queue")
+        expect(page.locator("#find-accept-all")).to_be_disabled()
+    finally:
+        lonely.stop()
+        drain_queue("findbox-nobody")

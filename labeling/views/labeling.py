@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from labeling.imaging import CONTENT_TYPE_FOR_FORMAT, display_png, shown_as_stored
 from labeling.models import Image, LabelingStatus
 from labeling.permissions import Ability, project_access
+from labeling.services import concepts
 from labeling.services.claims import do_claim_next, do_claim_opened
 from labeling.services.history import image_history
 from labeling.services.model_status import status_of
@@ -60,6 +61,8 @@ def label_page(request: AuthedRequest, project_id: int, image_id: int) -> HttpRe
         and image.labeling_status == LabelingStatus.SUBMITTED,
         "review_url": reverse("image-review", args=[project_id, image.pk]),
         "model": status_of(access.project.model_spec),
+        # The Find box, or why there is none and the fix (labeling/_label_find.html).
+        "concepts": concepts.availability(access.project),
     }
     return render(request, "labeling/label.html", context)
 

@@ -25,6 +25,9 @@ export const SHORTCUTS = [
   { group: "Mask", keys: ["Alt+1…9"], id: null, text: "Choose category 1–9" },
   { group: "Mask", keys: ["Ctrl+Z"], id: "undo", text: "Undo: a step of the mask, or an accept, delete, category, edit or verdict" },
   { group: "Mask", keys: ["Ctrl+Shift+Z", "Ctrl+Y"], id: "redo", text: "Redo what was undone" },
+  { group: "Find", keys: ["F"], id: "find", text: "Find: type a phrase (or pick a category chip), Enter finds every instance" },
+  { group: "Find", keys: ["X"], id: "find-examples", text: "Example boxes on / off: drag a good example, Shift+drag a wrong hit" },
+  { group: "Find", keys: ["Click"], id: null, text: "On a found instance (or in the list): select it for Accept selected" },
   { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
   { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
   { group: "Masks", keys: ["H"], id: "hover", text: "Hover preview on / off: the mask under the cursor" },
@@ -36,7 +39,7 @@ export const SHORTCUTS = [
   { group: "Review", keys: ["."], id: null, text: "Next image" },
   { group: "View", keys: ["Wheel"], id: null, text: "Zoom around the cursor" },
   { group: "View", keys: ["Space+drag", "Middle drag"], id: null, text: "Pan" },
-  { group: "View", keys: ["F"], id: "fit", text: "Fit to screen" },
+  { group: "View", keys: ["0"], id: "fit", text: "Fit to screen" },
   { group: "View", keys: ["+", "−"], id: null, text: "Zoom in / out" },
   { group: "Images", keys: [","], id: "prev", text: "Previous image" },
   { group: "Images", keys: ["."], id: "next", text: "Next image" },
@@ -81,7 +84,9 @@ export function shortcutFor(event) {
     case "k": case "K": case "ArrowUp": return "mask-prev";
     case "a": case "A": return "approve";
     case "r": case "R": return "reject";
-    case "f": case "F": return "fit";
+    case "f": case "F": return "find";
+    case "x": case "X": return "find-examples";
+    case "0": return "fit";
     case "+": case "=": return "zoom-in";
     case "-": case "_": return "zoom-out";
     case ",": case "<": return "prev";

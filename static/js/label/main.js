@@ -16,9 +16,12 @@
 //   perf.js       click-to-paint timing (window.__anymaskPerf)
 //   polygon.js    the polygon tool: a new mask, or added to / cut from the current one
 //   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
+//   concepts.js   the Find box: SAM 3 concept queries, their instances, accepting them
+//   find_canvas.js  the Find box on the canvas: instances drawn and clicked, example boxes
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
+import { createConcepts } from "./concepts.js";
 import { createMessages } from "./messages.js";
 import { createPerf } from "./perf.js";
 import { createOutlineEdit } from "./outline_edit.js";
@@ -58,7 +61,7 @@ const undo = createUndo(state, ui.refreshCurrent, {
 const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
 const socket = new LabelSocket(`${proto}//${window.location.host}${info.wsPath}`, {
   onFrame: perf.frameArrived,
-  onMessage: (message) => messages.onMessage(message),
+  onMessage: (message) => concepts.onReply(message) || messages.onMessage(message),
   onState: (stateName, wait) => messages.onConnection(stateName, wait),
 });
 
@@ -68,15 +71,20 @@ const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });
 const polygon = createPolygon({ state, root, viewer, undo, ui, requireAnnotate, clearHover });
 const outline = createOutlineEdit({ state, root, viewer, socket, ui, saving, requireAnnotate });
+const concepts = createConcepts({ state, root, viewer, socket, ui, saving, requireAnnotate });
 const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog, outline });
-// The pointer goes to an outline being edited, else to the polygon tool when chosen.
+// The pointer goes to an outline being edited, else to Find's instances and example
+// boxes when shown, else to the polygon tool when chosen.
 const vector = {
-  pointer: () => (outline.active() ? outline : state.tool === "polygon" ? polygon : null),
+  pointer: () => (outline.active() ? outline : concepts.pointer(state.tool === "polygon" ? polygon : null)),
   toolChanged: (tool) => {
     if (outline.active()) ui.say("Finish the outline first: Enter saves it, Esc cancels.", "warn");
     polygon.toolChanged(tool);
   },
-  actions: { "polygon-mode": polygon.cycleMode, "edit-outline": outline.start },
+  actions: {
+    "polygon-mode": polygon.cycleMode, "edit-outline": outline.start,
+    find: concepts.focus, "find-examples": concepts.toggleExemplars,
+  },
 };
 const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector });
 
@@ -98,6 +106,7 @@ async function loadImage() {
 commands.wire();
 polygon.wire();
 outline.wire();
+concepts.wire();
 commands.setTool("point");
 commands.setBrush(state.brush);
 commands.showUndo(null, null);

@@ -70,6 +70,17 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     ui.renderList();
   }
 
+  /** Save a finished full-size mask as a new one (a Find instance): kept in the
+   * outbox and made an undo step on "saved", like any accept. */
+  function acceptMask(mask, category) {
+    const key = crypto.randomUUID();
+    const base = { type: "accept", key, category, clicks: 0, seconds: 0 };
+    const message = { ...base, rle: mask.toRLE() };
+    state.outbox.set(key, { base, mask, category, sent: message, overlay: null });
+    const seq = socket.send(message);
+    if (seq !== null) state.requests.set(seq, { kind: "accept", key });
+  }
+
   /** Send a request whose reply needs `context`; false (and says so) when offline. */
   function request(message, context) {
     const seq = socket.send(message);
@@ -217,7 +228,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
   }
 
   return {
-    accept, request, resendOutbox, onSaved, onConflict, onDeleted, onError,
+    accept, acceptMask, request, resendOutbox, onSaved, onConflict, onDeleted, onError,
     setCategoryOf, acceptProposal, setStatusOf, removeAnnotation, upsert, forget,
   };
 }

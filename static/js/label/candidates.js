@@ -10,10 +10,11 @@ const THUMB_ON = [255, 212, 0, 255];
 const THUMB_OFF = [40, 48, 62, 255];
 
 export class Candidate {
-  constructor({ rle, score, area }) {
+  constructor({ rle, score, area, suggestion }) {
     this.rle = rle;
     this.score = score;
     this.area = area; // full-image pixels, from the server
+    this.suggestion = suggestion || null; // the project classifier's category, if any
     this.runs = rleCounts(rle);
     const b = runsBounds(this.runs, rle.size[0]);
     this.pixels = b ? b.area : 0; // pixels of the RLE (the preview's, for a large image)

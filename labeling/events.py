@@ -37,13 +37,25 @@ def image_group(image_id: int) -> str:
 PAGE_NUDGE = {"type": "page.changed"}
 
 
+def _twice(send: Any) -> bool:
+    """Run `send`, once more if it fails: a pooled Redis connection that died (seen
+    in CI as an occasional lost push) is replaced on the second try. False if both
+    failed (each failure is logged with its exception). A retried batch may repeat
+    some pushes; the pages apply each one by id, so a repeat changes nothing."""
+    for attempt in (1, 2):
+        try:
+            send()
+            return True
+        except Exception:
+            logger.info("publishing failed (try %s of 2)", attempt, exc_info=True)
+    return False
+
+
 def _send(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
         return
-    try:
-        async_to_sync(layer.group_send)(group, event)
-    except Exception:
+    if not _twice(lambda: async_to_sync(layer.group_send)(group, event)):
         logger.warning("could not publish %s to %s", event.get("type"), group)
 
 
@@ -67,9 +79,7 @@ def publish_to_images(project_id: int, events: list[dict[str, Any]]) -> None:
             await layer.group_send(image_group(event["image"]), event)
         await layer.group_send(page_group(project_id), PAGE_NUDGE)
 
-    try:
-        async_to_sync(send_all)()
-    except Exception:
+    if not _twice(async_to_sync(send_all)):
         logger.warning("could not publish %d events to project %s", len(events), project_id)
 
 

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
 from inference import PromptError
-from inference.outlines import DEFAULT_TOLERANCE, MAX_TOLERANCE
 from labeling.events import image_group, project_group
 from labeling.models import AnnotationSource, EmbeddingStatus
 from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
@@ -34,6 +33,7 @@ from labeling.realtime.guard import AccessGuard
 from labeling.realtime.heartbeat import PresenceHeartbeat
 from labeling.realtime.image_pushes import ImagePushes
 from labeling.realtime.outage import GroupWatch, LayerOutage, quietly
+from labeling.realtime.outline_requests import OutlineRequests
 from labeling.realtime.protocol import (
     CLOSE_FORBIDDEN,
     MAX_CANDIDATE,
@@ -58,8 +58,6 @@ from labeling.realtime.session import DecodeSession
 from labeling.realtime.undo_requests import UndoRequests
 from labeling.services import presence
 from labeling.services.claims import do_touch_claim
-from labeling.services.errors import ServiceError
-from labeling.services.outlines import outline_json
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +65,12 @@ KEEP_ALIVE_SECONDS = 60  # a claim is refreshed at most this often
 
 
 class ImageConsumer(
-    LayerOutage, ImagePushes, UndoRequests, ConceptRequests, AsyncWebsocketConsumer
+    LayerOutage,
+    ImagePushes,
+    UndoRequests,
+    OutlineRequests,
+    ConceptRequests,
+    AsyncWebsocketConsumer,
 ):
     socket_kind = "image"
     image_id: int
@@ -334,23 +337,6 @@ class ImageConsumer(
         else:
             await self.send_json({"type": "deleted", "seq": seq, "id": annotation_id})
 
-    async def on_outline(self, seq: int, message: dict[str, Any]) -> None:
-        annotation_id = required_int(message, "id", 1, MAX_ID)
-        asked = number_field(message, "tolerance", 0.1, MAX_TOLERANCE)
-        # Asked for to edit it: the same role as any other change to a mask's shape.
-        allowed = await self.authorize([Ability.ANNOTATE], fresh=False)
-        annotation = await database_sync_to_async(database.outline_source)(
-            allowed.image, annotation_id
-        )
-        tolerance = DEFAULT_TOLERANCE if asked is None else asked
-        try:
-            # Tracing a large mask takes a while: not on the event loop, nor in the
-            # database thread every socket of this process shares.
-            outline = await asyncio.to_thread(outline_json, annotation, tolerance)
-        except ServiceError as error:
-            raise Refusal("too_complex", error.message) from None
-        await self.send_json({"type": "outline", "seq": seq, **outline})
-
     handlers = {
         "ping": on_ping,
         "prompt": on_prompt,
@@ -359,6 +345,6 @@ class ImageConsumer(
         "delete": on_delete,
         "revert": UndoRequests.on_revert,
         "restore": UndoRequests.on_restore,
-        "outline": on_outline,
+        "outline": OutlineRequests.on_outline,
         "concept": ConceptRequests.on_concept,
     }

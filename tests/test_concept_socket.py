@@ -77,6 +77,15 @@ def query(seq: int, *phrases: str, **extra: Any) -> dict[str, Any]:
     return {"type": "concept", "seq": seq, "phrases": list(phrases), "threshold": 0, **extra}
 
 
+def answer(socket: Socket, message: dict[str, Any]) -> dict[str, Any]:
+    """The reply to `message`, past any push (a mask saved, the embedding's status)
+    that arrives first."""
+    socket.send(message)
+    while (reply := socket.receive(timeout=60)).get("seq") != message["seq"]:
+        pass
+    return reply
+
+
 def results(socket: Socket, seq: int) -> list[dict[str, Any]]:
     reply = socket.receive(timeout=120)
     while reply.get("type") == "embedding":  # the image's own status, pushed at any time
@@ -116,9 +125,7 @@ def test_a_phrase_finds_instances_with_scores_on_the_worker(
 
     # Saved masks are never offered again: a copy of an instance is hidden.
     do_create_annotation(image, personas.owner, rle=found[0]["rle"], source="manual")
-    assert socket.receive()["type"] == "annotation.created"  # the page hears of it
-    socket.send(query(5, "dog"))
-    assert socket.receive()["type"] == "concept_queued"
+    assert answer(socket, query(5, "dog"))["type"] == "concept_queued"
     assert found[0]["rle"] not in [i["rle"] for i in results(socket, 5)]
 
 
@@ -137,7 +144,7 @@ def test_refusals(
     worker: Worker, runner: LoopThread, personas: Personas, image: Image, settings: Any
 ) -> None:
     reviewer, _ = open_socket(runner, personas.reviewer, image)
-    reply = reviewer.request(query(1, "dog"))
+    reply = answer(reviewer, query(1, "dog"))
     assert reply["code"] == "forbidden"  # reviewers do not annotate
     outsider = Socket(runner, image.pk, headers_for(personas.outsider))
     assert not outsider.connect()[0]  # a foreign image: refused at the handshake

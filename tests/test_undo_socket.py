@@ -59,8 +59,10 @@ def test_a_revert_after_someone_elses_edit_is_a_conflict(
     socket.request({"type": "update", "seq": 1, "id": row.pk, "version": 1,
                     "rle": square_rle(side=30)})  # fmt: skip
     do_update_annotation(image, row.pk, personas.owner, expected_version=2, rle=square_rle(side=5))
-    assert socket.receive()["type"] == "annotation.updated"  # the owner's edit, pushed
-    stale = socket.request({"type": "revert", "seq": 2, "id": row.pk, "version": 2})
+    socket.send({"type": "revert", "seq": 2, "id": row.pk, "version": 2})
+    # The owner's edit is pushed too; the reply to the revert is what this test is about.
+    while (stale := socket.receive()).get("seq") != 2:
+        pass
     assert stale["type"] == "conflict" and stale["seq"] == 2
     assert (stale["annotation"]["version"], stale["annotation"]["area"]) == (3, 25)
     row.refresh_from_db()

@@ -189,6 +189,8 @@ class Image(models.Model):
             # each ending on the id its orders tie-break on, so a page of a large
             # project is an index range scan, not a sort of every image.
             models.Index(fields=["project", "embedding_status", "id"], name="image_grid_embedding"),
+            models.Index(fields=["project", "labeling_status", "id"], name="image_grid_labeling"),
+            models.Index(fields=["project", "id"], name="image_grid_uploaded"),
             models.Index(fields=["project", "original_name", "id"], name="image_grid_name"),
             # Covers the headline counts (project_counts), so the page and every poll
             # of its feed count from the index without reading the image rows.
@@ -612,4 +614,5 @@ class ModelStatus(models.Model):
 # Defined in its own module to keep this one in bounds; imported here so Django finds it.
 from labeling.category_classifier import CategoryClassifier  # noqa: E402, F401
 from labeling.evaluation_models import EvaluationRun  # noqa: E402, F401
+from labeling.image_tallies import ImageTally  # noqa: E402, F401
 from labeling.model_versions import ModelVersion, TrainingJob  # noqa: E402, F401

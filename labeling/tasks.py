@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
-from labeling import queueing
+from labeling import image_tallies, queueing
 from labeling.jobs import (
     classifier,
     coco_import,
@@ -145,7 +145,11 @@ def start_sweeps(sender: Any, **_: Any) -> None:
     """Every worker fails or re-queues the job rows of dead workers (`job_sweep`); a
     worker that serves the embeddings queue also re-queues stranded images (a dead
     worker's, a lost task's). Both now, then every ANYMASK_*_SWEEP_SECONDS."""
-    sweeps = [Periodic("job-sweep", settings.ANYMASK_JOB_SWEEP_SECONDS, job_sweep.sweep_and_log)]
+    sweeps = [
+        Periodic("job-sweep", settings.ANYMASK_JOB_SWEEP_SECONDS, job_sweep.sweep_and_log),
+        # Folds the image tallies that status changes piled up (labeling/image_tallies.py).
+        Periodic("tally-sweep", settings.ANYMASK_JOB_SWEEP_SECONDS, image_tallies.compact_and_log),
+    ]
     served = {queue.name for queue in sender.task_consumer.queues}
     if queueing.queue_of(queueing.COMPUTE_EMBEDDING) in served:
         interval = settings.ANYMASK_EMBEDDING_SWEEP_SECONDS

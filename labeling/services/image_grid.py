@@ -29,6 +29,7 @@ from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
 
+from labeling.image_tallies import tallies
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Project
 from labeling.services.claims import claim_cutoff
 from labeling.services.errors import ServiceError
@@ -154,13 +155,34 @@ def grid_images(project: Project, user: User, query: GridQuery) -> QuerySet[Imag
     return images.order_by(*SORTS[query.sort])
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count, so a page of a large project is one bounded
+    SELECT and no COUNT scan over its images."""
+
+    def __init__(self, object_list: QuerySet[Image], per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @property
+    def count(self) -> int:
+        return self.known_count
+
+
 def grid_page(project: Project, user: User, query: GridQuery) -> Page[Image]:
-    """One page of the filtered grid: a COUNT and one bounded SELECT."""
+    """One page of the filtered grid: one bounded SELECT, counted from the image
+    tallies unless an assignee filter needs a COUNT of its own."""
     images = grid_images(project, user, query).only(
         "id", "project_id", "original_name", "width", "height",
         "labeling_status", "embedding_status", "embedding_error",
     )  # fmt: skip
-    return Paginator(images, query.per).get_page(query.page)
+    if query.assignee:
+        return Paginator(images, query.per).get_page(query.page)
+    matching = sum(
+        n
+        for (labeling, embedding), n in tallies(project.pk).items()
+        if query.labeling in ("", labeling) and query.embedding in ("", embedding)
+    )
+    return _CountedPaginator(images, query.per, matching).get_page(query.page)
 
 
 def assignee_choices(project: Project) -> list[str]:

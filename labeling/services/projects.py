@@ -7,10 +7,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from inference import canonical_spec
+from labeling.image_tallies import tallies
 from labeling.models import EmbeddingStatus, Image, LabelingStatus, Membership, Project, Role
 from labeling.queueing import COMPUTE_EMBEDDING, enqueue_many_on_commit
 from labeling.services.errors import ServiceError
@@ -113,12 +114,14 @@ def projects_for(user: User) -> list[tuple[Project, str]]:
 
 
 def project_counts(project: Project) -> dict[str, int]:
-    """Headline numbers for the project page, in one query."""
-    labeled = Q(labeling_status__in=[LabelingStatus.SUBMITTED, LabelingStatus.APPROVED])
-    return Image.objects.filter(project=project).aggregate(
-        images=Count("id"),
-        labeled=Count("id", filter=labeled),
-        reviewed=Count("id", filter=Q(labeling_status=LabelingStatus.APPROVED)),
-        embedded=Count("id", filter=Q(embedding_status=EmbeddingStatus.READY)),
-        embedding_failed=Count("id", filter=Q(embedding_status=EmbeddingStatus.FAILED)),
-    )
+    """Headline numbers for the project page, from the image tallies: a few rows per
+    project however many images it holds (labeling/image_tallies.py)."""
+    counts = {"images": 0, "labeled": 0, "reviewed": 0, "embedded": 0, "embedding_failed": 0}
+    labeled = (LabelingStatus.SUBMITTED, LabelingStatus.APPROVED)
+    for (labeling, embedding), n in tallies(project.pk).items():
+        counts["images"] += n
+        counts["labeled"] += n if labeling in labeled else 0
+        counts["reviewed"] += n if labeling == LabelingStatus.APPROVED else 0
+        counts["embedded"] += n if embedding == EmbeddingStatus.READY else 0
+        counts["embedding_failed"] += n if embedding == EmbeddingStatus.FAILED else 0
+    return counts

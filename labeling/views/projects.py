@@ -40,6 +40,7 @@ from labeling.services.projects import (
 )
 from labeling.services.proposals import job_json
 from labeling.views import AuthedRequest, login_required_json
+from labeling.views.tile_markup import tiles_html
 from labeling.wording import plural
 
 
@@ -80,6 +81,7 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
     model_waiting = model["state"] in MODEL_WAIT_STATES
     counts = project_counts(access.project)
     here = replace(query, page=page.number)  # past the end, the last page
+    tiles = grid_tiles(page, claims, viewing, model_waiting)
     context = {
         "access": access,
         "project": access.project,
@@ -100,7 +102,8 @@ def project_detail(request: AuthedRequest, project_id: int) -> HttpResponse:
         "concepts": concept_availability(access.project),
         "categories": list(access.project.categories.all()),
         "can_pick": access.role == "admin",
-        "images": grid_tiles(page, claims, viewing, model_waiting),
+        "images": bool(tiles),
+        "tiles_html": tiles_html(tiles, can_pick=access.role == "admin"),
         "counts": counts,
         "embedding": embedding_progress(access.project, counts, model_waiting),
         "model": model,

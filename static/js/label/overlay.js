@@ -56,10 +56,26 @@ export class OverlaySurface {
     }
     let [ux0, uy0, ux1, uy1] = [x, y, x + cw, y + ch];
     if (this.drawn) {
+      // Clear only what the new box does not cover: the new box is written in full
+      // (background pixels as 0), and a mask refined by a click mostly keeps its box.
       const [px, py, pw, ph] = this.drawn;
       for (let row = py; row < py + ph; row += 1) {
-        this.fillPx.fill(0, row * width + px, row * width + px + pw);
-        this.edgePx.fill(0, row * width + px, row * width + px + pw);
+        const base = row * width;
+        if (row < y || row >= y + ch) {
+          this.fillPx.fill(0, base + px, base + px + pw);
+          this.edgePx.fill(0, base + px, base + px + pw);
+          continue;
+        }
+        const left = Math.min(px + pw, x);
+        if (left > px) {
+          this.fillPx.fill(0, base + px, base + left);
+          this.edgePx.fill(0, base + px, base + left);
+        }
+        const right = Math.max(px, x + cw);
+        if (px + pw > right) {
+          this.fillPx.fill(0, base + right, base + px + pw);
+          this.edgePx.fill(0, base + right, base + px + pw);
+        }
       }
       ux0 = Math.min(ux0, px); uy0 = Math.min(uy0, py);
       ux1 = Math.max(ux1, px + pw); uy1 = Math.max(uy1, py + ph);
@@ -80,17 +96,39 @@ export class OverlaySurface {
  * pixel of background around the mask, so that is only ever the image's own border.
  */
 function rasterise(raster, w, h, fillPx, edgePx, stride, ox, oy, on, line) {
+  // Every pixel of the box is written, background as 0, so a reused buffer needs no
+  // clearing first. A run of background or of interior is written with one native
+  // fill; only the pixels next to a change, or under or over one, are looked at.
   for (let y = 0; y < h; y += 1) {
     const row = y * w;
     const out = (oy + y) * stride + ox;
     const rim = y === 0 || y === h - 1;
-    for (let x = 0; x < w; x += 1) {
-      const i = row + x;
-      if (!raster[i]) continue;
-      if (rim || x === 0 || x === w - 1 || !raster[i - 1] || !raster[i + 1] || !raster[i - w] || !raster[i + w]) {
-        edgePx[out + x] = line;
+    let x = 0;
+    while (x < w) {
+      const v = raster[row + x];
+      let end = x + 1;
+      while (end < w && raster[row + end] === v) end += 1;
+      if (!v) {
+        fillPx.fill(0, out + x, out + end);
+        edgePx.fill(0, out + x, out + end);
+      } else {
+        fillPx.fill(on, out + x, out + end);
+        if (rim) {
+          edgePx.fill(line, out + x, out + end);
+        } else {
+          // The run's ends are outline (a background pixel or the raster's side is
+          // next to them); between them, a pixel is outline where the row above or
+          // below is background there.
+          edgePx[out + x] = line;
+          edgePx[out + end - 1] = line;
+          const up = row - w;
+          const down = row + w;
+          for (let i = x + 1; i < end - 1; i += 1) {
+            edgePx[out + i] = raster[up + i] && raster[down + i] ? 0 : line;
+          }
+        }
       }
-      fillPx[out + x] = on;
+      x = end;
     }
   }
 }

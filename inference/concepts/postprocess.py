@@ -55,18 +55,32 @@ def binary_masks(
 
 def mask_nms(masks: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> list[int]:
     """Indices kept, best score first: a mask overlapping a kept one at IoU above
-    `iou_threshold` is a duplicate."""
+    `iou_threshold` is a duplicate.
+
+    Exact at the masks' size, but on bit-packed rows: a 1024x768 mask is 98 KB of bits
+    instead of 3 MB of floats, one candidate is compared with every kept mask in one
+    AND and popcount, and the kept masks are a view of one array, never copied. (A
+    float matmul against the kept masks gathered anew per candidate took 100 s for
+    the 200 queries a random SAM 3 returns at threshold 0.)"""
+    count = masks.shape[0]
+    if count == 0:
+        return []
+    bits = np.packbits(masks.reshape(count, -1).numpy(), axis=1)
+    areas = np.bitwise_count(bits).sum(axis=1, dtype=np.int64)
     order = torch.argsort(scores, descending=True).tolist()
-    flat = masks.reshape(masks.shape[0], -1).float()
-    areas = flat.sum(dim=1)
+    kept_bits = np.empty_like(bits)
+    kept_areas = np.empty(count, dtype=np.int64)
     kept: list[int] = []
     for index in order:
-        if kept:
-            overlap = flat[kept] @ flat[index]
-            union = areas[kept] + areas[index] - overlap
-            iou = torch.where(union > 0, overlap / union.clamp(min=1), torch.zeros_like(union))
+        n = len(kept)
+        if n:
+            overlap = np.bitwise_count(kept_bits[:n] & bits[index]).sum(axis=1, dtype=np.int64)
+            union = kept_areas[:n] + areas[index] - overlap
+            iou = np.where(union > 0, overlap / np.maximum(union, 1), 0.0)
             if bool((iou > iou_threshold).any()):
                 continue
+        kept_bits[n] = bits[index]
+        kept_areas[n] = areas[index]
         kept.append(index)
     return kept
 
@@ -89,8 +103,9 @@ def instances(
     if scores.numel() == 0:
         return []
     masks = binary_masks(outputs.pred_masks[0][keep], size, mask_threshold)
-    areas = masks.flatten(1).sum(dim=1)
-    big = areas >= max(min_area, 1)
+    # numpy counts booleans several times faster than torch's sum over a bool tensor.
+    areas = np.count_nonzero(masks.numpy().reshape(masks.shape[0], -1), axis=1)
+    big = torch.from_numpy(areas >= max(min_area, 1))
     masks, scores = masks[big], scores[big]
     height, width = size
     boxes = outputs.pred_boxes[0][keep][big].float() * torch.tensor([width, height, width, height])

@@ -6,7 +6,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    UserCreationForm,
+)
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 
@@ -102,6 +107,31 @@ class LoginForm(ThrottledLogin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
     pass
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change with the old password guarded like a login: a stolen
+    session must not become a way to guess the password it does not know. Guesses
+    count against the same (account, address) bars as logins; the view sets
+    `address`."""
+
+    address = "unknown"
+    pause: Pause | None = None
+
+    def clean_old_password(self) -> str:
+        username = self.user.get_username()
+        self.pause = paused(username, self.address)
+        if self.pause is not None:
+            raise forms.ValidationError(self.pause.message, code="throttled")
+        try:
+            old: str = super().clean_old_password()
+        except forms.ValidationError:
+            self.pause = record_failure(username, self.address)
+            if self.pause is not None:
+                raise forms.ValidationError(self.pause.message, code="throttled") from None
+            raise
+        record_success(username, self.address)
+        return old
 
 
 class InvitedAccountForm(UserCreationForm):

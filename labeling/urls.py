@@ -145,7 +145,7 @@ urlpatterns = [
     # Django's own password views and their default names, with our templates.
     path(
         "accounts/password/change/",
-        auth_views.PasswordChangeView.as_view(),
+        accounts.ThrottledPasswordChangeView.as_view(),
         name="password_change",
     ),
     path(

@@ -112,3 +112,29 @@ def test_the_reset_form_cannot_flood_an_inbox(personas: Personas, settings: Any)
     ]
     assert {a["Location"] for a in answers} == {reverse("password_reset_done")}
     assert len(mail.outbox) == 2  # the third and fourth asked the same, and sent nothing
+
+
+def test_guessing_the_old_password_is_paused_like_a_login(
+    personas: Personas, settings: Any
+) -> None:
+    """A stolen session must not be a way to guess the password: after the login
+    bar's failures the change is refused, even with the right old password."""
+    settings.ANYMASK_LOGIN_FAILURES = 3
+    settings.ANYMASK_LOGIN_LOCK_SECONDS = 60
+    client = Client(REMOTE_ADDR=f"10.77.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}")
+    assert client.login(username="annie", password=PASSWORD)
+    url = reverse("password_change")
+
+    def change(old: str) -> Any:
+        return client.post(
+            url, {"old_password": old, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+        )
+
+    assert change("guess-1").status_code == 200
+    assert change("guess-2").status_code == 200
+    paused = change("guess-3")
+    assert paused.status_code == 429 and int(paused["Retry-After"]) > 0
+    assert "Too many" in paused.content.decode() or "try again" in paused.content.decode().lower()
+    right = change(PASSWORD)
+    assert right.status_code == 429
+    assert User.objects.get(username="annie").check_password(PASSWORD)

@@ -1,7 +1,7 @@
 """Accounts without the Django admin: a throttled login, and invitation links.
 
-Password change and reset are Django's own views (labeling/urls.py) with our
-templates (templates/registration/).
+Password change and reset are Django's views (labeling/urls.py) with our templates
+(templates/registration/); the change is throttled like a login, the reset bounded.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.views import LoginView, PasswordResetView
+from django.contrib.auth.views import LoginView, PasswordChangeView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from labeling.forms import InvitedAccountForm, LoginForm, ResetForm
+from labeling.forms import InvitedAccountForm, LoginForm, ResetForm, ThrottledPasswordChangeForm
 from labeling.login_throttle import client_address
 from labeling.models import Invitation
 from labeling.services.errors import ServiceError
@@ -34,6 +34,22 @@ logger = logging.getLogger(__name__)
 
 class ThrottledLoginView(LoginView):
     form_class = LoginForm
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.pause is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.pause.seconds)
+        return response
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form(self, form_class: Any = None) -> Any:
+        form = super().get_form(form_class)
+        form.address = client_address(self.request)
+        return form
 
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)

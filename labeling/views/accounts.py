@@ -47,7 +47,7 @@ class ThrottledPasswordChangeView(PasswordChangeView):
     form_class = ThrottledPasswordChangeForm
 
     def get_form(self, form_class: Any = None) -> Any:
-        form = super().get_form(form_class)
+        form: ThrottledPasswordChangeForm = super().get_form(form_class)
         form.address = client_address(self.request)
         return form
 

@@ -47,7 +47,8 @@ class ThrottledPasswordChangeView(PasswordChangeView):
     form_class = ThrottledPasswordChangeForm
 
     def get_form(self, form_class: Any = None) -> Any:
-        form: ThrottledPasswordChangeForm = super().get_form(form_class)
+        form = super().get_form(form_class)
+        assert isinstance(form, ThrottledPasswordChangeForm)  # form_class above
         form.address = client_address(self.request)
         return form
 

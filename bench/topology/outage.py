@@ -122,10 +122,12 @@ async def redis_outage(cluster: Cluster, world: World, image_id: int) -> dict[st
     counts["outage_handshakes_refused"] = sum(refusals.values())
 
     # The page resends what got no reply, with the same key: on both nodes, to be sure.
+    resend_failed = 0
     for sock in sockets[0], sockets[2]:
-        if sock.closed_with is None:
-            for frame in frames:
-                await sock.request(frame)
+        for frame in frames:
+            reply = await sock.request(frame) if sock.closed_with is None else None
+            resend_failed += reply is None or reply.get("type") != "saved"
+    counts["outage_resend_failed"] = resend_failed
     saved = {key: await orm(Annotation.objects.filter(client_key=key).count) for key in keys}
     counts["outage_push_lost_after"] = int(not await push_flows(sockets[0], sockets[2]))
     counts["outage_accepts_lost"] = sum(1 for n in saved.values() if n == 0)

@@ -8,7 +8,7 @@ EPHEMERAL_KEY = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe
 # torch is pinned through a constraints file: an unpinned install pulls a CUDA build.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format check-env clean bench-ws bench-warm bench-browser fetch-model model-info embed-missing media-to-s3
+.PHONY: run test topology lint format check-env clean bench-ws bench-warm bench-browser fetch-model model-info embed-missing media-to-s3
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,14 @@ test: lint
 	SECRET_KEY="$(EPHEMERAL_KEY)" \
 	ANYMASK_VAR_DIR="$${ANYMASK_VAR_DIR:-$(VAR)/test}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The multi-node topology under faults (bench/topology/): its own Redis (AOF),
+# SeaweedFS, a database of its own on the PostgreSQL that DATABASE_URL names, two web
+# processes and two workers; one JSON line of lost/duplicated counts, all 0 or it
+# fails. Every process's log is kept in $(VAR)/topology-logs.
+topology: $(VENV)/.installed-dev
+	rm -rf $(VAR)/topology-logs
+	SECRET_KEY="$(EPHEMERAL_KEY)" $(BIN)/python -m bench.topology --logs $(VAR)/topology-logs
 
 # Websocket click-to-mask latency (bench/ws_clicks.py) against a real server + worker
 # on full-size SAM ViT-B with random weights, in a throwaway var dir; stops them after.

@@ -133,6 +133,11 @@ if DATABASE_URL:
                 "timeout": ANYMASK_DB_POOL_TIMEOUT,
             },
         }
+        # Django then has the pool check each connection at checkout: one the server
+        # ended (a restart, a failover, pg_terminate_backend) is replaced, where it
+        # made the next request a 500, and the next socket message an error. One
+        # empty round trip per checkout.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {

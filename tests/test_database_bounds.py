@@ -142,3 +142,22 @@ def test_a_request_that_cannot_get_a_connection_in_time_is_a_503_not_a_500(
 
 def call_log_has_no_traceback(server: AsgiServer) -> bool:
     return "Traceback" not in server.log_tail(20000)
+
+
+def test_connections_the_server_killed_are_replaced_before_the_next_request(
+    personas: Personas, server: AsgiServer
+) -> None:
+    """pg_terminate_backend (as a failover or an operator does) ends every pooled
+    connection: the next requests must get fresh ones, not a 500 on a dead one."""
+    _, token = do_create_token(personas.owner, "pool")
+    url = f"{server.url}/api/v1/projects/{personas.project.pk}"
+    assert call(url, token)[0] == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            [APP_NAME],
+        )
+        row = cursor.fetchone()
+    assert row is not None and row[0] >= 1
+    assert [call(url, token)[0] for _ in range(POOL + 1)] == [200] * (POOL + 1), server.log_tail()

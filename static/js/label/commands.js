@@ -227,7 +227,8 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     $("#brush-size").addEventListener("input", (e) => setBrush(Number(e.target.value)));
     $("#opacity").addEventListener("input", (e) => {
       state.opacity = Number(e.target.value) / 100;
-      ui.renderLayers();
+      // The mask being made has its alpha baked in (overlay.js): paint it again.
+      if (state.currentOverlay) ui.refreshCurrent(); else ui.renderLayers();
     });
     $("#show-saved").addEventListener("change", (e) => { state.showSaved = e.target.checked; ui.renderLayers(); });
     $("#solo-selected").addEventListener("change", (e) => setSolo(e.target.checked));

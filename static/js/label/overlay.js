@@ -12,25 +12,25 @@ export function overlayScale(width, height) {
 
 // One RGBA pixel as a 32-bit word in the platform's byte order, so a fill is a
 // single store per pixel into a Uint32Array view of the ImageData.
-function pixel(hex) {
+function pixel(hex, alpha = 255) {
   const n = parseInt(hex.replace("#", ""), 16);
-  const bytes = new Uint8Array([(n >> 16) & 255, (n >> 8) & 255, n & 255, 255]);
+  const bytes = new Uint8Array([(n >> 16) & 255, (n >> 8) & 255, n & 255, alpha]);
   return new Uint32Array(bytes.buffer)[0];
 }
 
 /**
- * Canvases and pixel buffers kept for an overlay that is redrawn often (the mask
+ * The canvas and pixel buffer kept for an overlay that is redrawn often (the mask
  * being made). Making a canvas, or first writing a fresh multi-megabyte ImageData,
- * costs more than painting a mask, so each redraw paints into the same buffers,
- * sized to the whole display raster once: it zeroes what it drew last time, paints
- * the new box, and puts only the union of the two rectangles.
+ * costs more than painting a mask, so each redraw paints into the same buffer, sized
+ * to the whole display raster once, and puts only the union of the new box and the
+ * last one. Fill and outline share that one buffer, the fill's alpha baked into its
+ * pixels: one raster pass, one putImageData and one drawImage per reply instead of
+ * two of each (the opacity slider repaints it). The result says `baked`.
  */
 export class OverlaySurface {
   constructor() {
-    this.fill = document.createElement("canvas");
-    this.edge = document.createElement("canvas");
-    this.fillData = null;
-    this.edgeData = null;
+    this.canvas = document.createElement("canvas");
+    this.data = null;
     this.scratch = new Uint8Array(0); // the cropped raster, rewritten in full each time
     this.drawn = null; // [x, y, w, h] painted last time
   }
@@ -42,16 +42,12 @@ export class OverlaySurface {
   }
 
   /** Paint raster (cw × ch) at (x, y) of a width × height display raster. */
-  paint(raster, cw, ch, x, y, width, height, color, outlineColor) {
-    if (!this.fillData || this.fillData.width !== width || this.fillData.height !== height) {
-      for (const canvas of [this.fill, this.edge]) {
-        canvas.width = width;
-        canvas.height = height;
-      }
-      this.fillData = new ImageData(width, height);
-      this.edgeData = new ImageData(width, height);
-      this.fillPx = new Uint32Array(this.fillData.data.buffer);
-      this.edgePx = new Uint32Array(this.edgeData.data.buffer);
+  paint(raster, cw, ch, x, y, width, height, color, outlineColor, alpha) {
+    if (!this.data || this.data.width !== width || this.data.height !== height) {
+      this.canvas.width = width;
+      this.canvas.height = height;
+      this.data = new ImageData(width, height);
+      this.px = new Uint32Array(this.data.data.buffer);
       this.drawn = null;
     }
     let [ux0, uy0, ux1, uy1] = [x, y, x + cw, y + ch];
@@ -62,29 +58,22 @@ export class OverlaySurface {
       for (let row = py; row < py + ph; row += 1) {
         const base = row * width;
         if (row < y || row >= y + ch) {
-          this.fillPx.fill(0, base + px, base + px + pw);
-          this.edgePx.fill(0, base + px, base + px + pw);
+          this.px.fill(0, base + px, base + px + pw);
           continue;
         }
         const left = Math.min(px + pw, x);
-        if (left > px) {
-          this.fillPx.fill(0, base + px, base + left);
-          this.edgePx.fill(0, base + px, base + left);
-        }
+        if (left > px) this.px.fill(0, base + px, base + left);
         const right = Math.max(px, x + cw);
-        if (px + pw > right) {
-          this.fillPx.fill(0, base + right, base + px + pw);
-          this.edgePx.fill(0, base + right, base + px + pw);
-        }
+        if (px + pw > right) this.px.fill(0, base + right, base + px + pw);
       }
       ux0 = Math.min(ux0, px); uy0 = Math.min(uy0, py);
       ux1 = Math.max(ux1, px + pw); uy1 = Math.max(uy1, py + ph);
     }
-    rasterise(raster, cw, ch, this.fillPx, this.edgePx, width, x, y, pixel(color), pixel(outlineColor || color));
-    this.fill.getContext("2d").putImageData(this.fillData, 0, 0, ux0, uy0, ux1 - ux0, uy1 - uy0);
-    this.edge.getContext("2d").putImageData(this.edgeData, 0, 0, ux0, uy0, ux1 - ux0, uy1 - uy0);
+    const on = pixel(color, Math.round(255 * Math.min(1, Math.max(0, alpha))));
+    rasterise(raster, cw, ch, this.px, this.px, width, x, y, on, pixel(outlineColor || color));
+    this.canvas.getContext("2d").putImageData(this.data, 0, 0, ux0, uy0, ux1 - ux0, uy1 - uy0);
     this.drawn = [x, y, cw, ch];
-    return { fill: this.fill, edge: this.edge, sx: x, sy: y, sw: cw, sh: ch };
+    return { fill: this.canvas, edge: null, baked: true, alpha, sx: x, sy: y, sw: cw, sh: ch };
   }
 }
 
@@ -99,6 +88,8 @@ function rasterise(raster, w, h, fillPx, edgePx, stride, ox, oy, on, line) {
   // Every pixel of the box is written, background as 0, so a reused buffer needs no
   // clearing first. A run of background or of interior is written with one native
   // fill; only the pixels next to a change, or under or over one, are looked at.
+  // With one buffer for both (fillPx === edgePx), an interior pixel keeps the fill.
+  const inner = fillPx === edgePx ? on : 0;
   for (let y = 0; y < h; y += 1) {
     const row = y * w;
     const out = (oy + y) * stride + ox;
@@ -110,7 +101,7 @@ function rasterise(raster, w, h, fillPx, edgePx, stride, ox, oy, on, line) {
       while (end < w && raster[row + end] === v) end += 1;
       if (!v) {
         fillPx.fill(0, out + x, out + end);
-        edgePx.fill(0, out + x, out + end);
+        if (edgePx !== fillPx) edgePx.fill(0, out + x, out + end);
       } else {
         fillPx.fill(on, out + x, out + end);
         if (rim) {
@@ -124,7 +115,7 @@ function rasterise(raster, w, h, fillPx, edgePx, stride, ox, oy, on, line) {
           const up = row - w;
           const down = row + w;
           for (let i = x + 1; i < end - 1; i += 1) {
-            edgePx[out + i] = raster[up + i] && raster[down + i] ? 0 : line;
+            edgePx[out + i] = raster[up + i] && raster[down + i] ? inner : line;
           }
         }
       }
@@ -180,9 +171,10 @@ export function overlayFromRLE(rle, bbox, color, outlineColor) {
  * image extent (imageWidth × imageHeight) by nearest sampling, as Mask.resized does.
  * Only the display pixels around the mask's bounding box are rasterised and painted:
  * a candidate covering a tenth of the image costs about a tenth of the work. With a
- * `surface` (OverlaySurface), the pixels go into its canvases instead of new ones.
+ * `surface` (OverlaySurface), the pixels go into its canvas instead of new ones, the
+ * fill at `alpha` (baked: the viewer draws it opaque).
  */
-export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineColor, surface = null) {
+export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineColor, surface = null, alpha = 1) {
   const s = overlayScale(imageWidth, imageHeight);
   const w = Math.max(1, Math.round(imageWidth * s));
   const h = Math.max(1, Math.round(imageHeight * s));
@@ -202,10 +194,17 @@ export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineCol
   const dy1 = Math.min(h, Math.ceil(b.y1 / sy) + 2);
   const cw = dx1 - dx0;
   const ch = dy1 - dy0;
+  const data = mask.data;
+  const at = { x: dx0 * kx, y: dy0 * ky, w: cw * kx, h: ch * ky, pixels: cw * ch };
+  if (sx === 1 && sy === 1 && cw === mask.width) {
+    // Whole rows at display size: the mask's own bytes are the raster, no copy.
+    const rows = data.subarray(dy0 * cw, (dy0 + ch) * cw);
+    if (!surface) return { ...paint(rows, cw, ch, color, outlineColor), ...at };
+    return { ...surface.paint(rows, cw, ch, dx0, dy0, w, h, color, outlineColor, alpha), ...at };
+  }
   const raster = surface ? surface.raster(cw * ch) : new Uint8Array(cw * ch);
   const cols = new Int32Array(cw);
   for (let x = 0; x < cw; x += 1) cols[x] = Math.min(mask.width - 1, Math.floor((dx0 + x + 0.5) * sx));
-  const data = mask.data;
   for (let y = 0; y < ch; y += 1) {
     const src = Math.min(mask.height - 1, Math.floor((dy0 + y + 0.5) * sy)) * mask.width;
     const dst = y * cw;
@@ -215,7 +214,6 @@ export function overlayFromMask(mask, imageWidth, imageHeight, color, outlineCol
       for (let x = 0; x < cw; x += 1) raster[dst + x] = data[src + cols[x]];
     }
   }
-  const at = { x: dx0 * kx, y: dy0 * ky, w: cw * kx, h: ch * ky, pixels: cw * ch };
   if (!surface) return { ...paint(raster, cw, ch, color, outlineColor), ...at };
-  return { ...surface.paint(raster, cw, ch, dx0, dy0, w, h, color, outlineColor), ...at };
+  return { ...surface.paint(raster, cw, ch, dx0, dy0, w, h, color, outlineColor, alpha), ...at };
 }

@@ -29,12 +29,17 @@ export function createRendering({ state, root, viewer }, on) {
   const thumbnails = []; // one canvas per candidate slot, kept across replies
   const shown = []; // the candidate each of those canvases shows, so it is drawn once
 
+  /** The mask being made shows at the opacity slider's alpha, never fainter than 0.35. */
+  function currentAlpha() {
+    return Math.max(0.35, state.opacity);
+  }
+
   /** Redraw everything that shows the mask being made. */
   function refreshCurrent() {
     const mask = currentMask(state);
     const c = state.current;
     state.currentOverlay = mask
-      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff", currentSurface)
+      ? overlayFromMask(mask, state.width, state.height, CURRENT_COLOUR, "#ffffff", currentSurface, currentAlpha())
       : null;
     viewer.marks.points = c ? c.points : [];
     viewer.marks.labels = c ? c.labels : [];
@@ -70,7 +75,7 @@ export function createRendering({ state, root, viewer }, on) {
       layers.push({ overlay: item.overlay, alpha: state.opacity, outline: true });
     }
     if (state.currentOverlay) {
-      layers.push({ overlay: state.currentOverlay, alpha: Math.max(0.35, state.opacity), outline: true });
+      layers.push({ overlay: state.currentOverlay, alpha: currentAlpha(), outline: true });
     } else if (state.hover.overlay) {
       layers.push({ overlay: state.hover.overlay, alpha: 0.3, outline: true });
     }

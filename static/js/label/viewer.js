@@ -112,6 +112,12 @@ export class Viewer {
     ctx.imageSmoothingEnabled = false;
     for (const layer of this.layers) {
       const o = layer.overlay;
+      if (o.baked) {
+        // Fill and outline in one canvas, the alpha in its pixels (OverlaySurface).
+        ctx.globalAlpha = 1;
+        ctx.drawImage(o.fill, o.sx, o.sy, o.sw, o.sh, o.x, o.y, o.w, o.h);
+        continue;
+      }
       ctx.globalAlpha = layer.alpha;
       // (sx, sy, sw, sh): the part of the overlay's canvases it occupies.
       ctx.drawImage(o.fill, o.sx, o.sy, o.sw, o.sh, o.x, o.y, o.w, o.h);

@@ -158,6 +158,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       if (item && !state.current) {
         state.current = newCurrent();
         state.current.edited = item.mask.resized(state.width, state.height);
+        state.current.source = item.base.source || null; // a Find instance stays one
         ui.refreshCurrent();
       }
     }

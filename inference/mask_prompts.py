@@ -12,8 +12,8 @@ upsampling the prompt like a candidate gives the mask back (its edges within a
 cell). Cells of SAM's zero padding cover no image pixel: -10.
 
 The averaging is separable, A_y @ M @ A_x.T with (256, H) and (256, W) operators
-of box overlaps, and only the mask's bounding box is read, a band of rows at a
-time, so a large image never needs a float copy of its whole mask.
+of box overlaps, and only the mask's bounding box is read, a tile at a time, so a
+large image never needs a float copy of its whole mask (nor a (256, W) operator).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ LOGIT_SCALE = 10.0
 
 BAND_PIXELS = 1 << 22
 """Mask pixels turned into floats at once (16 MB of float32)."""
+
+TILE_SIDE = 4096
+"""Widest run of columns read at once: an operator is (256, this) at most (8 MB)."""
 
 
 def check_mask_prompt(rle: Any, height: int, width: int) -> int:
@@ -94,12 +97,16 @@ def mask_prompt_logits(
     if rows.size:
         cols = np.flatnonzero(mask.any(axis=0))
         y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        op_x = cell_operator(x0, x1, width, input_size[1], image_size, low_res_size)
-        band = max(1, BAND_PIXELS // (x1 - x0))
-        for top in range(y0, y1, band):
-            bottom = min(y1, top + band)
-            op_y = cell_operator(top, bottom, height, input_size[0], image_size, low_res_size)
-            part = mask[top:bottom, x0:x1].astype(np.float32)
-            covered += op_y @ (part @ op_x.T.astype(np.float32)).astype(np.float64)
+        step_x = min(x1 - x0, TILE_SIDE)
+        step_y = max(1, BAND_PIXELS // step_x)
+        for left in range(x0, x1, step_x):
+            right = min(x1, left + step_x)
+            op_x = cell_operator(left, right, width, input_size[1], image_size, low_res_size)
+            op_x_t = op_x.T.astype(np.float32)
+            for top in range(y0, y1, step_y):
+                bottom = min(y1, top + step_y)
+                op_y = cell_operator(top, bottom, height, input_size[0], image_size, low_res_size)
+                part = mask[top:bottom, left:right].astype(np.float32)
+                covered += op_y @ (part @ op_x_t).astype(np.float64)
     logits = LOGIT_SCALE * (2.0 * np.clip(covered, 0.0, 1.0) - 1.0)
     return logits.astype(np.float32)[None]

@@ -100,9 +100,10 @@ def test_bad_mask_prompts_are_refused_with_the_reason(
         check_mask_prompt({"size": [H, W], "counts": "??"}, H, W)
 
 
-def test_a_large_mask_is_read_in_bands_with_the_same_result(
+def test_a_large_mask_is_read_in_tiles_with_the_same_result(
     model: SegmentationModel, embedding: Embedding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     whole = model.mask_prompt(embedding, disk())
-    monkeypatch.setattr("inference.mask_prompts.BAND_PIXELS", 1000)  # ~3 rows a band
+    monkeypatch.setattr("inference.mask_prompts.BAND_PIXELS", 1000)  # tiles of 40 x 25
+    monkeypatch.setattr("inference.mask_prompts.TILE_SIDE", 40)
     np.testing.assert_allclose(model.mask_prompt(embedding, disk()), whole, atol=1e-4)

@@ -23,6 +23,10 @@ worst case for the post-processing; a real checkpoint returns a handful.
 Prints one JSON line `{"bench": "concepts", "vision_s": ..., "query_cached_ms": ...,
 "query_new_text_ms": ..., "naive_query_ms": ..., "speedup": ...}`; speedup = naive /
 cached.
+
+`--socket` times the other half instead, from a query sent to its instances shown
+on the labeling page with the worker running (`bench/concepts_socket.py`, on a
+reduced SAM 3 config: see there).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import concepts_socket
 from inference.concepts import ConceptModel
 from inference.concepts.postprocess import instances
 from inference.concepts.testing import WORDS, tiny_tokenizer
@@ -57,7 +62,17 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--naive-iters", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.0)
+    parser.add_argument(
+        "--socket",
+        action="store_true",
+        help="instead: query sent to instances shown, through the page, socket and worker "
+        "(bench/concepts_socket.py; a reduced SAM 3)",
+    )
+    concepts_socket.options(parser)
     args = parser.parse_args()
+    if args.socket:
+        print(json.dumps(concepts_socket.socket_bench(args)))
+        return
     from transformers import Sam3Config, Sam3Model
 
     torch.manual_seed(0)

@@ -23,6 +23,7 @@ from .candidates import Decoded, EncodedMask, preview_size, to_candidates
 from .decoder import FastMaskDecoder, PreparedImage
 from .embedding import Embedding, embedding_from_bytes
 from .errors import EmbeddingError, PromptError
+from .mask_prompts import mask_prompt_logits
 from .mask_upsample import low_res_to_masks
 from .postprocess import upscale_logits
 from .preprocess import check_image, to_model_coords
@@ -198,6 +199,18 @@ class SegmentationModel(abc.ABC):
                 self.padded_size,
             )
         return EncodedMask.of(masks[0])
+
+    def mask_prompt(self, embedding: Embedding, mask: Any) -> np.ndarray:
+        """A finished mask of the image (bool (H, W), or COCO RLE) as the (1, 256, 256)
+        `Prompt.mask_logits` that refine it (`mask_prompts`): how a SAM 3 instance
+        becomes this model's prompt. Raises `PromptError` for a mask of another size."""
+        size = tuple(mask["size"]) if isinstance(mask, dict) else np.shape(mask)
+        if tuple(int(v) for v in size) != embedding.original_size:
+            raise PromptError(
+                f"the mask prompt is {size[-1]}x{size[0]} but the image is "
+                f"{embedding.original_size[1]}x{embedding.original_size[0]}"
+            )
+        return mask_prompt_logits(mask, embedding.input_size, self.image_size, self.low_res_size)
 
     def decode_logits(
         self, embedding: Embedding, prompt: Prompt

@@ -26,7 +26,7 @@ MaskStatus = Literal["proposed", "draft", "submitted", "approved", "rejected"]
 SettableStatus = Literal["draft", "submitted", "approved", "rejected"]
 LabelingStatus = Literal["unlabeled", "in_progress", "submitted", "approved", "rejected"]
 EmbeddingStatus = Literal["pending", "running", "ready", "failed"]
-Source = Literal["sam", "manual", "auto", "import", "api"]
+Source = Literal["sam", "manual", "auto", "import", "api", "concept"]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 # One polygon ring, COCO style: [x1, y1, x2, y2, ...]; the mask service checks the rest.
 Ring = Annotated[list[float], Field(min_length=6, max_length=200_000)]

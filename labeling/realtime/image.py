@@ -22,8 +22,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
 from inference import PromptError
+from inference.mask_prompts import check_mask_prompt
 from labeling.events import image_group, project_group
-from labeling.models import AnnotationSource, EmbeddingStatus
+from labeling.models import EmbeddingStatus
 from labeling.permissions import UNCHANGED, Ability, UnsettableStatus, abilities_for_change
 from labeling.realtime import database
 from labeling.realtime.access import AccessCheck, Authorized, Forbidden
@@ -53,6 +54,7 @@ from labeling.realtime.protocol import (
     parse_prompt,
     required_int,
     rle_field,
+    source_field,
 )
 from labeling.realtime.session import DecodeSession
 from labeling.realtime.undo_requests import UndoRequests
@@ -243,6 +245,8 @@ class ImageConsumer(
         )
         try:  # checked now, so a bad prompt never supersedes a good one
             request.prompt().check_bounds(image.height, image.width)
+            if request.mask is not None:
+                check_mask_prompt(request.mask, image.height, image.width)
         except PromptError as error:
             raise Refusal("invalid_prompt", str(error)) from None
         if image.embedding_status == EmbeddingStatus.FAILED:
@@ -271,6 +275,7 @@ class ImageConsumer(
             "origin": self.channel_name,
         }
         rle: Any = rle_field(message) if index is None else None
+        fields["source"] = source_field(message, pixels=index is None)
         allowed = await self.authorize([Ability.ANNOTATE])
         self.keep_claim()
         # A retry (same key, maybe after a reconnect) gets the saved mask back even
@@ -279,9 +284,7 @@ class ImageConsumer(
         if saved is None:
             if index is not None:
                 rle, score = await self.decodes.full_mask(index, allowed.model)
-                fields.update(source=AnnotationSource.SAM, score=score)
-            else:
-                fields.update(source=AnnotationSource.MANUAL)
+                fields["score"] = score
             saved = await database_sync_to_async(database.accept)(
                 allowed.image, allowed.user, rle=rle, **fields
             )

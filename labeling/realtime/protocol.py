@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from inference import MAX_POINTS, Prompt
-from labeling.models import REVIEW_COMMENT_MAX
+from labeling.models import REVIEW_COMMENT_MAX, AnnotationSource
 from labeling.project_models import ModelRef
 
 if TYPE_CHECKING:
@@ -101,6 +101,26 @@ def rle_field(message: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+# What a page may say its pixels are: drawn (brush, polygon, an edited candidate) or
+# a Find instance (SAM 3). Provenance, like `clicks`, is the page's word: it feeds the
+# dashboard's pre-filled / drawn counts, never access.
+PIXEL_SOURCES = (AnnotationSource.MANUAL, AnnotationSource.CONCEPT)
+
+
+def source_field(message: dict[str, Any], *, pixels: bool) -> AnnotationSource:
+    """An accept's `source`: for pixels, "manual" (the default) or "concept"; an
+    accepted candidate is always the click model's ("sam"), so it takes none."""
+    value = message.get("source")
+    if value is None:
+        return AnnotationSource.MANUAL if pixels else AnnotationSource.SAM
+    if not pixels:
+        raise Refusal("invalid", "`source` goes with `rle`: a candidate is the click model's.")
+    if value not in PIXEL_SOURCES:
+        names = " or ".join(f'"{s}"' for s in PIXEL_SOURCES)
+        raise Refusal("invalid", f"`source` must be {names}.")
+    return AnnotationSource(value)
+
+
 def key_field(message: dict[str, Any]) -> uuid.UUID:
     value = message.get("key")
     try:
@@ -149,6 +169,9 @@ class PromptRequest:
     # The project's category classifier (storage name; "" none): each candidate of a
     # click is answered with its suggested category.
     category_head: str = ""
+    # A finished mask (COCO RLE at the image's size, a Find instance) to refine: the
+    # engine turns it into the mask prompt (`SegmentationModel.mask_prompt`).
+    mask: dict[str, Any] | None = None
 
     def prompt(self, mask_logits: Any = None) -> Prompt:
         return Prompt(
@@ -185,6 +208,11 @@ def parse_prompt(
     refine = int_field(message, "refine", 0, MAX_CANDIDATE, optional=True)
     if hover and refine is not None:
         raise Refusal("invalid", "A hover preview cannot refine a mask.")
+    mask = message.get("mask")
+    if mask is not None and not isinstance(mask, dict):
+        raise Refusal("invalid", '`mask` must be a COCO RLE object {"size": [h, w], "counts": …}.')
+    if mask is not None and (hover or refine is not None):
+        raise Refusal("invalid", "`mask` starts a refinement: not with `refine` or `hover`.")
     return PromptRequest(
         seq=seq,
         model=model,
@@ -197,6 +225,7 @@ def parse_prompt(
         preview_max_side=int_field(message, "preview_max_side", 1, MAX_PREVIEW_SIDE, optional=True),
         hover=hover,
         category_head="" if hover else category_head,  # a preview is never saved
+        mask=mask,
     )
 
 

@@ -32,7 +32,7 @@ from labeling.project_models import ModelRef, load_ref
 from labeling.realtime.protocol import PromptRequest, Refusal, error_reply, masks_reply
 
 if TYPE_CHECKING:
-    from inference import Candidate, Decoded, Prompt
+    from inference import Candidate, Decoded
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +56,16 @@ def pool() -> ThreadPoolExecutor:
 Suggestions = list[tuple[int, float]] | None
 
 
-def decode_job(
-    ref: ModelRef, sha256: str, prompt: Prompt, max_side: int | None, category_head: str = ""
-) -> tuple[Decoded, Suggestions]:
+def decode_job(request: PromptRequest, mask_logits: Any = None) -> tuple[Decoded, Suggestions]:
     """Runs in the decode pool: the model and embedding (both cached), then the decode,
-    then each candidate's suggested category (when the project has a classifier)."""
-    model = load_ref(ref)
-    embedding = embedding_store.require(model, sha256)
-    decoded = model.decode(embedding, prompt, max_side)
-    return decoded, suggest(embedding, decoded, category_head)
+    then each candidate's suggested category (when the project has a classifier). A
+    request's finished `mask` becomes the mask prompt here (it needs the embedding)."""
+    model = load_ref(request.model)
+    embedding = embedding_store.require(model, request.sha256)
+    if request.mask is not None:
+        mask_logits = model.mask_prompt(embedding, request.mask)
+    decoded = model.decode(embedding, request.prompt(mask_logits), request.preview_max_side)
+    return decoded, suggest(embedding, decoded, request.category_head)
 
 
 def suggest(embedding: Any, decoded: Decoded, category_head: str) -> Suggestions:
@@ -136,11 +137,8 @@ class DecodeSession:
                 decoded, suggestions = await loop.run_in_executor(
                     pool(),
                     decode_job,
-                    request.model,
-                    request.sha256,
-                    request.prompt(mask_logits),
-                    request.preview_max_side,
-                    request.category_head,
+                    request,
+                    mask_logits,
                 )
                 metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
             except Refusal as refusal:

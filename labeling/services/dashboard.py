@@ -24,6 +24,9 @@ from labeling.models import (
 )
 
 HUMAN_SOURCES = (AnnotationSource.SAM, AnnotationSource.MANUAL)
+# Masks a machine found and a person kept: automatic-mask proposals, and SAM 3
+# instances (Find all proposals, and the labeling page's Find box accepts).
+MACHINE_SOURCES = (AnnotationSource.AUTO, AnnotationSource.CONCEPT)
 
 
 @dataclass(frozen=True)
@@ -48,18 +51,18 @@ def _origin(clicks: list[int], masks: int) -> OriginStats:
 
 
 def origin_stats(project: Project) -> dict[str, OriginStats]:
-    """ "prefill": machine proposals someone accepted (source auto, no longer
-    proposed); "hand": masks drawn on the labeling page (SAM clicks, brush)."""
+    """ "prefill": machine proposals someone accepted (source auto or concept, no
+    longer proposed); "hand": masks drawn on the labeling page (SAM clicks, brush)."""
     rows = (
         Annotation.objects.filter(image__project=project)
-        .filter(source__in=(AnnotationSource.AUTO, *HUMAN_SOURCES))
+        .filter(source__in=(*MACHINE_SOURCES, *HUMAN_SOURCES))
         .exclude(status=AnnotationStatus.PROPOSED)
         .values_list("source", "clicks")
     )
     counts = {"prefill": 0, "hand": 0}
     clicks: dict[str, list[int]] = {"prefill": [], "hand": []}
     for source, n_clicks in rows.iterator():
-        origin = "prefill" if source == AnnotationSource.AUTO else "hand"
+        origin = "prefill" if source in MACHINE_SOURCES else "hand"
         counts[origin] += 1
         if n_clicks is not None:
             clicks[origin].append(n_clicks)

@@ -1,11 +1,13 @@
 """The labeling page's Find box (SAM 3 concept prompts), in a real Chromium against the
 real server and a real `concepts` worker running a tiny random SAM 3: a category chip
 finds instances with scores, the threshold slider filters them, Accept all saves each
-shown one as a mask with the chip's category, and with concepts off the box is
-replaced by the reason."""
+shown one as a mask with the chip's category (source "concept"), a found instance
+is refined with clicks (its box and mask the click model's first prompt) or kept as
+found, and with concepts off the box is replaced by the reason."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from inference.concepts.testing import save_tiny_sam3
 from inference.masks import rle_decode
 from labeling.models import Annotation, Category, Project
 from tests.browser.test_label_polygon import at
-from tests.browser.test_labeling import SHOTS, labeled_project, open_label_page
+from tests.browser.test_labeling import SHOTS, SLOW, click_image, labeled_project, open_label_page
 from tests.conftest import drain_queue
 from tests.live_server import AsgiServer
 from tests.worker_process import Worker
@@ -123,6 +125,7 @@ def test_a_chip_finds_instances_and_accept_all_saves_them_with_its_category(
     saved = Annotation.objects.filter(image=image)
     assert saved.count() == count
     assert set(saved.values_list("category_id", flat=True)) == {tree.pk}
+    assert set(saved.values_list("source", flat=True)) == {"concept"}  # found, not drawn
     assert all(a.rle["size"] == [image.height, image.width] for a in saved)
 
     # Searching again offers none of the saved masks: they are already there.
@@ -130,6 +133,87 @@ def test_a_chip_finds_instances_and_accept_all_saves_them_with_its_category(
     expect(panel).to_have_attribute("data-state", "results", timeout=120_000)
     expect(panel).to_have_attribute("data-shown", "0")
     assert Annotation.objects.filter(image=image).count() == count  # nothing changed
+
+
+def keep_frames(page: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every frame of the page's sockets, in order: ("sent" | "received", message)."""
+    frames: list[tuple[str, dict[str, Any]]] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framesent", lambda payload: frames.append(("sent", json.loads(payload))))
+        ws.on("framereceived", lambda payload: frames.append(("received", json.loads(payload))))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def last(frames: list[tuple[str, dict[str, Any]]], way: str, kind: str) -> dict[str, Any]:
+    return [m for w, m in frames if w == way and m.get("type") == kind][-1]
+
+
+def test_a_found_instance_is_refined_with_clicks_or_kept_as_found(
+    page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    frames = keep_frames(page)
+    project, (image,) = labeled_project(tiny_sam, worker)
+    Project.objects.filter(pk=project.pk).update(concepts_enabled=True)
+    tree = Category.objects.get(project=project, name="tree")
+    app = open_label_page(page, server, project, image)
+    panel = page.locator("#find")
+    page.locator("#find-threshold").fill("0")
+    page.locator("#find-chips .chip", has_text="tree").click()
+    expect(panel).to_have_attribute("data-state", "results", timeout=120_000)
+    count = int(panel.get_attribute("data-shown"))
+    assert count >= 2, "the tiny model finds several instances at threshold 0"
+    found = last(frames, "received", "concept_results")["instances"]
+    page.locator("#canvas").focus()
+    page.keyboard.press("Alt+1")  # "car" in the picker: the chip's category wins below
+
+    # Refine takes the best instance: it is the current mask (and leaves the list).
+    first = found[0]
+    x, y = (int(v) for v in page.locator("#find-list .find-instance").first.get_attribute(
+        "data-pixel").split(","))  # fmt: skip
+    page.locator("#find-list .find-refine").first.click()
+    expect(app).to_have_attribute("data-mask-area", str(first["area"]))
+    expect(panel).to_have_attribute("data-shown", str(count - 1))
+    expect(page.locator("#category")).to_have_value(str(tree.pk))
+
+    # A click inside it goes to the click model with the instance's box and mask.
+    click_image(page, x + 0.5, y + 0.5)
+    expect(app).to_have_attribute("data-busy", "false", timeout=SLOW)
+    prompt = last(frames, "sent", "prompt")
+    assert prompt["mask"] == first["rle"] and prompt["refine"] is None
+    assert prompt["box"] == pytest.approx(first["box"], abs=0.1)
+    assert prompt["points"][0] == pytest.approx([x + 0.5, y + 0.5], abs=0.5)
+    answer = last(frames, "received", "masks")
+    assert answer["seq"] == prompt["seq"] and len(answer["candidates"]) == 1
+    expect(app).to_have_attribute("data-mask-area", str(answer["candidates"][0]["area"]))
+    # The next click (a negative one) refines the model's answer as usual.
+    click_image(page, 2.5, 2.5, shift=True)
+    expect(app).to_have_attribute("data-busy", "false", timeout=SLOW)
+    again = last(frames, "sent", "prompt")
+    assert again["refine"] == 0 and "mask" not in again and again["labels"] == [1, 0]
+    page.keyboard.press("Enter")
+    expect(page.locator("#annotation-count")).to_have_text("1")
+    refined = Annotation.objects.get(image=image)
+    assert (refined.source, refined.clicks, refined.category_id) == ("sam", 2, tree.pk)
+    assert refined.rle == last(frames, "received", "masks")["candidates"][0]["rle"]
+
+    # The shortcut sheet names the key; I takes the selected instance, and Enter keeps
+    # it as found: saved with the concept source, its pixels untouched.
+    page.keyboard.press("?")
+    expect(page.locator("#help-body")).to_contain_text("Refine the selected instance")
+    page.keyboard.press("Escape")
+    page.locator("#find-list .find-instance").first.click()
+    page.locator("#canvas").focus()
+    page.keyboard.press("i")
+    second = found[1]
+    expect(app).to_have_attribute("data-mask-area", str(second["area"]))
+    page.keyboard.press("Enter")
+    expect(page.locator("#annotation-count")).to_have_text("2")
+    kept = Annotation.objects.exclude(pk=refined.pk).get(image=image)
+    assert (kept.source, kept.clicks, kept.category_id) == ("concept", 0, tree.pk)
+    assert (rle_decode(kept.rle) == rle_decode(second["rle"])).all()
 
 
 def test_an_example_box_sends_the_query_again(

@@ -7,10 +7,10 @@
 // frames with the pixels, so a saved mask is never changed by a result. Only the
 // latest query is shown: the server drops the older ones, and so does this page.
 import { colourOf } from "./annotations.js";
-import { createFindCanvas } from "./find_canvas.js";
+import { createFindCanvas, firstPixel } from "./find_canvas.js";
+import { takeInstance } from "./find_refine.js";
 import { Mask } from "./mask.js";
 import { overlayFromRLE } from "./overlay.js";
-import { rleCounts } from "./rle.js";
 
 const MAX_EXEMPLARS = 8; // the server's bound (inference/concepts MAX_EXEMPLARS)
 const CANDIDATE_COLOUR = "#00e5ff";
@@ -28,9 +28,10 @@ const ERRORS = {
  *   socket: import("./socket.js").LabelSocket,
  *   ui: ReturnType<import("./rendering.js").createRendering>,
  *   saving: ReturnType<import("./saving.js").createSaving>,
+ *   undo: ReturnType<import("./undo.js").createUndo>, pointTool: () => void,
  *   requireAnnotate: () => boolean}} page
  */
-export function createConcepts({ state, root, viewer, socket, ui, saving, requireAnnotate }) {
+export function createConcepts({ state, root, viewer, socket, ui, saving, undo, pointTool, requireAnnotate }) {
   const panel = root.querySelector("#find");
   const available = Boolean(panel) && panel.dataset.available === "true";
   const $ = (selector) => panel.querySelector(selector);
@@ -157,7 +158,13 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
       button.textContent = `${i + 1}. score ${item.score.toFixed(2)} · ${item.area} px`;
       button.title = "Select / unselect for Accept selected (or click it on the image)";
       button.addEventListener("click", () => toggle(item));
-      li.append(button);
+      const refineButton = document.createElement("button");
+      refineButton.type = "button";
+      refineButton.className = "find-refine";
+      refineButton.textContent = "Refine";
+      refineButton.title = "Make it the current mask and refine it with clicks (I: the selected one)";
+      refineButton.addEventListener("click", () => refine(item));
+      li.append(button, refineButton);
       list.append(li);
     });
     const selected = visible.filter((f) => f.selected).length;
@@ -195,6 +202,18 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
     ui.renderLayers();
     render();
     ui.say(`Saving ${items.length} mask${items.length === 1 ? "" : "s"} from Find…`, "ok");
+  }
+
+  /** Take an instance into refinement (find_refine.js); I takes the selected one. */
+  function refine(item = shown().find((f) => f.selected)) {
+    if (!available || !requireAnnotate()) return;
+    if (!item) {
+      status("Select one instance first (click it), then press I or its Refine button.", "warn");
+      return;
+    }
+    found = found.filter((f) => f !== item); // drawn as the current mask from now on
+    takeInstance({ state, undo, ui, pointTool }, item, query ? query.category : null);
+    render();
   }
 
   function addExemplar(box) {
@@ -270,13 +289,5 @@ export function createConcepts({ state, root, viewer, socket, ui, saving, requir
     box.dispatchEvent(new Event("change"));
   }
 
-  return { wire, onReply, pointer: canvas.pointer, focus, toggleExemplars };
-}
-
-/** One pixel of a mask (its first in the RLE's column-major order), as [x, y]. */
-function firstPixel(rle) {
-  const counts = rleCounts(rle);
-  const at = counts[0] || 0;
-  const height = rle.size[0];
-  return [Math.floor(at / height), at % height];
+  return { wire, onReply, pointer: canvas.pointer, focus, toggleExemplars, refine: () => refine() };
 }

@@ -27,7 +27,9 @@ export function createFindCanvas({ state, viewer }, find) {
   /** The canvas's presses go here first in example mode or with instances shown;
    * what this leaves goes to `next` (the polygon tool, or null: the usual tools). */
   function pointer(next) {
-    if (!find.exemplarMode() && !find.shown().length) return next;
+    // While a found instance is refined, clicks are its points, even on other instances.
+    const refining = Boolean(state.current && state.current.seed);
+    if (!find.exemplarMode() && (refining || !find.shown().length)) return next;
     if (!next) return canvasActions;
     return {
       down: (x, y, event, sx, sy) => canvasActions.down(x, y, event, sx, sy) || next.down(x, y, event, sx, sy),
@@ -121,4 +123,12 @@ function covers(counts, at) {
     if (at < start) return i % 2 === 1; // runs alternate 0s, 1s, starting with 0s
   }
   return false;
+}
+
+/** One pixel of a mask (its first in the RLE's column-major order), as [x, y]. */
+export function firstPixel(rle) {
+  const counts = rleCounts(rle);
+  const at = counts[0] || 0;
+  const height = rle.size[0];
+  return [Math.floor(at / height), at % height];
 }

@@ -28,6 +28,7 @@ export const SHORTCUTS = [
   { group: "Find", keys: ["F"], id: "find", text: "Find: type a phrase (or pick a category chip), Enter finds every instance" },
   { group: "Find", keys: ["X"], id: "find-examples", text: "Example boxes on / off: drag a good example, Shift+drag a wrong hit" },
   { group: "Find", keys: ["Click"], id: null, text: "On a found instance (or in the list): select it for Accept selected" },
+  { group: "Find", keys: ["I"], id: "find-refine", text: "Refine the selected instance with clicks: its box and mask become SAM's prompt (or its Refine button)" },
   { group: "Masks", keys: ["Delete"], id: "delete", text: "Delete the selected saved mask" },
   { group: "Masks", keys: ["O"], id: "overlays", text: "Show / hide all saved masks" },
   { group: "Masks", keys: ["H"], id: "hover", text: "Hover preview on / off: the mask under the cursor" },
@@ -86,6 +87,7 @@ export function shortcutFor(event) {
     case "r": case "R": return "reject";
     case "f": case "F": return "find";
     case "x": case "X": return "find-examples";
+    case "i": case "I": return "find-refine";
     case "0": return "fit";
     case "+": case "=": return "zoom-in";
     case "-": case "_": return "zoom-out";

@@ -18,6 +18,7 @@
 //   outline_edit.js  a saved mask's outline as draggable vertices, saved as a new version
 //   concepts.js   the Find box: SAM 3 concept queries, their instances, accepting them
 //   find_canvas.js  the Find box on the canvas: instances drawn and clicked, example boxes
+//   find_refine.js  a Find instance taken into refinement: the click model's next prompt
 import { createBrush } from "./brush.js";
 import { attachChangelog } from "./changelog.js";
 import { createCommands } from "./commands.js";
@@ -71,7 +72,8 @@ const brush = createBrush({ state, undo, ui, requireAnnotate, clearHover });
 const saving = createSaving({ state, root, socket, undo, ui, changelog, requireAnnotate });
 const polygon = createPolygon({ state, root, viewer, undo, ui, requireAnnotate, clearHover });
 const outline = createOutlineEdit({ state, root, viewer, socket, ui, saving, requireAnnotate });
-const concepts = createConcepts({ state, root, viewer, socket, ui, saving, requireAnnotate });
+const pointTool = () => commands.setTool("point"); // commands is made below; called later
+const concepts = createConcepts({ state, root, viewer, socket, ui, saving, undo, pointTool, requireAnnotate });
 const messages = createMessages({ state, root, ui, undo, prompting, saving, changelog, outline });
 // The pointer goes to an outline being edited, else to Find's instances and example
 // boxes when shown, else to the polygon tool when chosen.
@@ -83,7 +85,7 @@ const vector = {
   },
   actions: {
     "polygon-mode": polygon.cycleMode, "edit-outline": outline.start,
-    find: concepts.focus, "find-examples": concepts.toggleExemplars,
+    find: concepts.focus, "find-examples": concepts.toggleExemplars, "find-refine": concepts.refine,
   },
 };
 const commands = createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector });

@@ -66,15 +66,19 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
   function sendPrompt() {
     const c = state.current;
     if (!c || (!c.points.length && !c.box)) return;
+    const refinable = c.fromServer && !c.edited && c.candidates.length;
     const message = {
       type: "prompt",
       points: c.points,
       labels: c.labels,
-      refine: c.fromServer && !c.edited && c.candidates.length ? c.chosen : null,
+      refine: refinable ? c.chosen : null,
       multimask: null,
       preview_max_side: PREVIEW_MAX_SIDE,
     };
     if (c.box) message.box = c.box;
+    // A Find instance being refined: until the model has answered on this connection,
+    // its pixels (brushed ones, if so) are the mask prompt, with its box.
+    if (c.seed && !refinable) message.mask = !c.fromServer && c.edited ? c.edited.toRLE() : c.seed;
     const seq = socket.send(message);
     perf.sent(seq);
     state.promptSeq = seq;
@@ -95,6 +99,7 @@ export function createPrompting({ state, root, socket, undo, ui, perf }) {
     c.chosen = 0;
     c.edited = null;
     c.fromServer = true;
+    c.source = null; // the click model's mask now, no longer the instance as found
     $("#decode-ms").textContent = `${Math.round(reply.decode_ms)} ms`;
     if (!c.candidates.length) ui.say("The model found no mask there; try another point.", "warn");
     else ui.say("");

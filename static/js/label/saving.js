@@ -51,10 +51,13 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
           undo: c.dirty ? "edit of mask #{id}" : "re-categorise of mask #{id}" });
     } else {
       const key = crypto.randomUUID();
+      const viaCandidate = c.fromServer && !c.edited;
+      // Pixels say where they came from (a Find instance: "concept"); a candidate is SAM's.
+      const source = !viaCandidate && c.source ? { source: c.source } : {};
       const base = { type: "accept", key, category: state.category, clicks: c.clicks,
-        seconds: Math.round((performance.now() - c.started) / 100) / 10 };
+        seconds: Math.round((performance.now() - c.started) / 100) / 10, ...source };
       const full = c.edited ? c.edited : null;
-      const message = c.fromServer && !c.edited ? { ...base, candidate: c.chosen }
+      const message = viaCandidate ? { ...base, candidate: c.chosen }
         : { ...base, rle: (full || mask.resized(state.width, state.height)).toRLE() };
       // Kept until the server confirms: a reconnect resends it under the same key.
       // `overlay` is drawn lazily by rendering.js.
@@ -70,11 +73,11 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
     ui.renderList();
   }
 
-  /** Save a finished full-size mask as a new one (a Find instance): kept in the
-   * outbox and made an undo step on "saved", like any accept. */
+  /** Save a Find instance as a new mask (source "concept"): kept in the outbox and
+   * made an undo step on "saved", like any accept. */
   function acceptMask(mask, category) {
     const key = crypto.randomUUID();
-    const base = { type: "accept", key, category, clicks: 0, seconds: 0 };
+    const base = { type: "accept", key, category, clicks: 0, seconds: 0, source: "concept" };
     const message = { ...base, rle: mask.toRLE() };
     state.outbox.set(key, { base, mask, category, sent: message, overlay: null });
     const seq = socket.send(message);
@@ -155,6 +158,7 @@ export function createSaving({ state, root, socket, undo, ui, changelog, require
       if (item && !state.current) {
         state.current = newCurrent();
         state.current.edited = item.mask.resized(state.width, state.height);
+        state.current.source = item.base.source || null; // a Find instance stays one
         ui.refreshCurrent();
       }
     }

@@ -58,6 +58,11 @@ export function newCurrent(target = null) {
     clicks: 0, started: performance.now(),
     // The annotator picked this mask's category: suggestions no longer change it.
     categoryChosen: false,
+    // A Find instance taken into refinement (find_refine.js): its RLE, sent as the
+    // mask prompt until the model answers; `source` "concept" while it is still the
+    // instance as found (a SAM answer clears it: accept saves "sam").
+    seed: null,
+    source: null,
   };
 }
 

@@ -302,6 +302,15 @@ def test_hello_describes_the_image_its_masks_and_the_user(
     assert annotation["image"] == image.pk
 
 
+def assert_same_mask(served: np.ndarray, local: np.ndarray) -> None:
+    """The server's mask is the engine's, up to the odd pixel on the 0 threshold: the
+    server decodes on its decode pool's thread, whose torch thread team differs from
+    this one's (inference/threads.py), and a float sum split differently rounds
+    differently. A different prompt or mask differs in far more than 0.1%."""
+    assert served.shape == local.shape
+    assert np.count_nonzero(served != local) <= 0.001 * served.size
+
+
 def test_ping_gets_pong(runner: LoopThread, personas: Personas, image: Image) -> None:
     socket, _ = open_socket(runner, personas.reviewer, image)
     assert socket.request({"type": "ping", "seq": 3}) == {"type": "pong", "seq": 3}
@@ -326,7 +335,7 @@ def test_a_click_gets_candidate_masks(
     for candidate, engine in zip(candidates, expected, strict=True):
         mask = rle_decode(candidate["rle"])
         assert mask.shape == (HEIGHT, WIDTH)
-        assert np.array_equal(mask, rle_decode(engine.rle))
+        assert_same_mask(mask, rle_decode(engine.rle))
         assert candidate["area"] == int(mask.sum())
     box = masks_for(socket, {"type": "prompt", "seq": 2, "box": [20, 20, 200, 150]})
     assert len(box["candidates"]) == 1
@@ -438,7 +447,7 @@ def test_a_preview_is_downscaled_but_accept_stores_full_resolution(
     assert blob is not None
     engine = model.decode(model.embedding_from_bytes(blob), Prompt.click(100, 80))
     full = rle_decode(engine[0].rle)
-    assert np.array_equal(stored, full)
+    assert_same_mask(stored, full)
     # The preview's area, in full-image pixels, is close to the real one.
     assert abs(preview["area"] - int(full.sum())) <= 0.1 * full.sum() + 50
 

@@ -32,7 +32,6 @@ import json
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.warm_start import wait_ready  # noqa: E402
+from bench import bench_server  # noqa: E402
 
 # The last commit whose labeling page decoded every candidate at full size and
 # painted the whole image extent per pixel: the naive baseline.
@@ -85,41 +84,10 @@ HARNESS = """(() => {
 
 def prepare(args: argparse.Namespace) -> None:
     """Untimed setup, in its own process: prints the label page's path."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
-    import io
-
-    import django
-
-    django.setup()
-    from django.contrib.auth.models import User
-    from PIL import Image as PILImage
-
-    from inference import load_model
-    from inference.testing import save_random_model, synthetic_image
-    from labeling import embedding_store
-    from labeling.models import EmbeddingStatus, Image
-    from labeling.services.projects import do_create_project
-    from labeling.services.uploads import do_add_image
-
-    model_dir = Path(args.model_dir)
-    if not (model_dir / "model.safetensors").exists():
-        # Blob-shaped masks of a real mask's RLE size, not noise.
-        save_random_model("sam-vit-base", model_dir, coherent=True)
-    spec = str(model_dir.resolve())
-    user = User.objects.filter(username=args.username).first()
-    if user is None:
-        user = User.objects.create_user(args.username, password=args.password)
-    project = do_create_project(user, name="browser_clicks bench")
-    project.model_spec = spec  # set directly: the operator runs this, not a form
-    project.save()
-    out = io.BytesIO()
-    PILImage.fromarray(synthetic_image(768, 1024)).save(out, format="PNG")
-    out.seek(0)
-    image = do_add_image(project, user, out, "bench.png")
-    image.refresh_from_db()
-    embedding_store.compute(load_model(spec), image)
-    Image.objects.filter(pk=image.pk).update(embedding_status=EmbeddingStatus.READY)
-    print(f"/projects/{project.pk}/images/{image.pk}/label/")
+    project, image = bench_server.prepare_image(
+        args.model_dir, args.username, args.password, "browser_clicks bench", embed=True
+    )
+    print(f"/projects/{project}/images/{image}/label/")
 
 
 def baseline_files(ref: str) -> dict[str, str]:
@@ -232,28 +200,13 @@ def run_phase(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "prepare", "--model-dir", args.model_dir]
-    command += ["--username", args.username]
-    prepared = subprocess.run(  # noqa: S603 - our interpreter, our script
-        command,
-        env={**os.environ, "BENCH_PASSWORD": args.password},
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    path = prepared.stdout.strip().splitlines()[-1]
+    path = bench_server.run_prepare(__file__, args.model_dir, args.username, args.password)
     base = f"http://127.0.0.1:{args.port}"
-    log = Path(os.environ.get("ANYMASK_VAR_DIR", ROOT / "var")) / "browser_clicks-server.log"
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "serve", "--port", str(args.port)],
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    old_js = baseline_files(args.baseline_ref) if args.baseline_ref else {}
-    try:
-        wait_ready(base, server, args.timeout)
+    with bench_server.serve(
+        args.port, bench_server.server_log("browser_clicks-server.log")
+    ) as server:
+        old_js = baseline_files(args.baseline_ref) if args.baseline_ref else {}
+        bench_server.wait_ready(base, server, args.timeout)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
@@ -263,12 +216,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 baseline = run_phase(browser, base, path, args, old_js) if old_js else None
             finally:
                 browser.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return summarize(args, current, baseline)
 
 
@@ -310,7 +257,7 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=60)
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default=os.environ.get("BENCH_PASSWORD", ""))
-    parser.add_argument("--model-dir", default=str(ROOT / "var/bench-models/sam-vit-base-coherent"))
+    parser.add_argument("--model-dir", default=str(bench_server.MODEL_DIR))
     parser.add_argument(
         "--baseline-ref", default=BASELINE_REF, help="git ref of the naive page ('' for none)"
     )

@@ -21,19 +21,16 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import bench_server  # noqa: E402
 from bench.ws_clicks import connect, login  # noqa: E402
 
 WARM_CLICKS = 10
@@ -41,57 +38,10 @@ WARM_CLICKS = 10
 
 def prepare(args: argparse.Namespace) -> None:
     """Untimed setup, in its own process: prints the image id."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
-    import io
-
-    import django
-
-    django.setup()
-    from django.contrib.auth.models import User
-    from PIL import Image as PILImage
-
-    from inference import load_model
-    from inference.testing import save_random_model, synthetic_image
-    from labeling import embedding_store
-    from labeling.models import EmbeddingStatus, Image
-    from labeling.services.projects import do_create_project
-    from labeling.services.uploads import do_add_image
-
-    model_dir = Path(args.model_dir)
-    if not (model_dir / "model.safetensors").exists():
-        save_random_model("sam-vit-base", model_dir, coherent=True)
-    spec = str(model_dir.resolve())
-    user = User.objects.filter(username=args.username).first()
-    if user is None:
-        user = User.objects.create_user(args.username, password=args.password)
-    project = do_create_project(user, name="warm_start bench")
-    project.model_spec = spec  # set directly: the operator runs this, not a form
-    project.save()
-    out = io.BytesIO()
-    PILImage.fromarray(synthetic_image(768, 1024)).save(out, format="PNG")
-    out.seek(0)
-    image = do_add_image(project, user, out, "bench.png")
-    image.refresh_from_db()
-    embedding_store.compute(load_model(spec), image)
-    Image.objects.filter(pk=image.pk).update(embedding_status=EmbeddingStatus.READY)
-    print(image.pk)
-
-
-def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:  # noqa: S310
-                body: dict[str, Any] = json.loads(response.read())
-                return body
-        except urllib.error.HTTPError as error:  # 503 while warming
-            error.close()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass  # not listening yet
-        time.sleep(0.05)
-    raise SystemExit(f"/readyz did not answer 200 within {timeout} s")
+    _project, image = bench_server.prepare_image(
+        args.model_dir, args.username, args.password, "warm_start bench", embed=True
+    )
+    print(image)
 
 
 async def clicks(base: str, session: str, image_id: int) -> tuple[float, list[float]]:
@@ -116,41 +66,18 @@ async def clicks(base: str, session: str, image_id: int) -> tuple[float, list[fl
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "prepare", "--model-dir", args.model_dir]
-    command += ["--username", args.username]
-    prepared = subprocess.run(  # noqa: S603 - our interpreter, our script
-        command,
-        env={**os.environ, "BENCH_PASSWORD": args.password},
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    image_id = int(prepared.stdout.strip().splitlines()[-1])
+    image_id = int(bench_server.run_prepare(__file__, args.model_dir, args.username, args.password))
     base = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "ANYMASK_WARM_START": "false" if args.cold else "true"}
-    log = Path(os.environ.get("ANYMASK_VAR_DIR", ROOT / "var")) / "warm_start-server.log"
+    log = bench_server.server_log("warm_start-server.log")
     started = time.monotonic()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(args.port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        ready = wait_ready(base, server, args.timeout)
+    with bench_server.serve(args.port, log, "--no-worker", env=env) as server:
+        ready = bench_server.wait_ready(base, server, args.timeout)
         ready_s = time.monotonic() - started
         if ready["models"]["failed"]:
             raise SystemExit(f"a model failed to load; see {log}")
         session = login(base, args.username, args.password)
         first, warm = asyncio.run(clicks(base, session, image_id))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return {
         "bench": "warm_start",
         "warm_start": not args.cold,
@@ -166,7 +93,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default=os.environ.get("BENCH_PASSWORD", ""))
-    parser.add_argument("--model-dir", default=str(ROOT / "var/bench-models/sam-vit-base-coherent"))
+    parser.add_argument("--model-dir", default=str(bench_server.MODEL_DIR))
     parser.add_argument("--cold", action="store_true", help="turn the warm start off")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()

@@ -224,35 +224,12 @@ def prepare(args: argparse.Namespace) -> None:
     """Create a user, a project on full-size SAM ViT-B with random weights, and one
     1024x768 image (queued for embedding). Prints the image id. Needs Django."""
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labeling.settings")
-    import io
+    from bench.bench_server import prepare_image
 
-    import django
-
-    django.setup()
-    from django.contrib.auth.models import User
-    from PIL import Image as PILImage
-
-    from inference.testing import save_random_model, synthetic_image
-    from labeling.services.projects import do_create_project
-    from labeling.services.uploads import do_add_image
-
-    model_dir = Path(args.model_dir)
-    if not (model_dir / "model.safetensors").exists():
-        # Blob-shaped masks of a real mask's RLE size, not noise.
-        save_random_model("sam-vit-base", model_dir, coherent=True)
-    spec = str(model_dir.resolve())  # set directly: the operator runs this, not a form
-    user = User.objects.filter(username=args.username).first()
-    if user is None:
-        user = User.objects.create_user(args.username, password=args.password)
-    project = do_create_project(user, name="ws_clicks bench")
-    project.model_spec = spec
-    project.save()
-    out = io.BytesIO()
-    PILImage.fromarray(synthetic_image(768, 1024)).save(out, format="PNG")
-    out.seek(0)
-    image = do_add_image(project, user, out, "bench.png")
-    print(image.pk)
+    _project, image = prepare_image(
+        args.model_dir, args.username, args.password, "ws_clicks bench", embed=False
+    )
+    print(image)
 
 
 def main() -> None:

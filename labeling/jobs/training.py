@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError
 from django.utils import timezone
 
 from labeling import embedding_store
 from labeling.events import nudge_pages_on_commit
 from labeling.holdout import is_holdout
+from labeling.jobs.progress import claim_queued
 from labeling.model_versions import TrainingJob
 from labeling.models import Annotation, AnnotationStatus, EmbeddingStatus, Image, JobStatus, Project
 from labeling.project_models import model_for
@@ -45,14 +45,7 @@ class Canceled(Exception):
 def claim(job_id: int) -> str:
     """ "claimed", "waiting" (another run of the project is running) or "gone"."""
     try:
-        with transaction.atomic():
-            claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-                status=JobStatus.RUNNING,
-                waiting=False,
-                phase="training",
-                heartbeat_at=timezone.now(),  # the first beat (job_heartbeat, job_sweep)
-                runs=F("runs") + 1,
-            )
+        claimed = claim_queued(TrainingJob, job_id, guarded=True, waiting=False, phase="training")
     except IntegrityError:  # the partial unique index: one running run per project
         # For a queued row `heartbeat_at` is when its task last asked: the sweep does not
         # take a run that retries while it waits for a lost task.

@@ -7,6 +7,7 @@ never on the event loop, and turns the services' errors into protocol refusals.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -81,11 +82,35 @@ def accepted_reply(image: Image, key: uuid.UUID) -> dict[str, Any] | None:
     return None if found is None else annotation_json(found)
 
 
+def refusal(error: ServiceError) -> Refusal:
+    """The protocol's refusal for a service's error: a mask someone else already
+    brought back is a conflict, a mask that is gone is not found, anything else is
+    invalid input. (A stale version is no refusal: `changed` answers it with the
+    current mask.)"""
+    if isinstance(error, RestoreConflict):
+        return Refusal("conflict", error.message)
+    if isinstance(error, AnnotationNotFound):
+        return Refusal("not_found", error.message)
+    return Refusal("invalid", error.message)
+
+
+def changed(change: Callable[[], Annotation]) -> tuple[str, dict[str, Any]]:
+    """Run one change of a mask: ("saved", the mask after) or ("conflict", the
+    current mask, when the client's version is stale)."""
+    try:
+        after = change()
+    except VersionConflict as conflict:
+        return "conflict", annotation_json(conflict.current)
+    except ServiceError as error:
+        raise refusal(error) from None
+    return "saved", annotation_json(after)
+
+
 def accept(image: Image, user: User, **fields: Any) -> dict[str, Any]:
     try:
         annotation, _created = do_accept_annotation(image, user, **fields)
     except ServiceError as error:
-        raise Refusal("invalid", error.message) from None
+        raise refusal(error) from None
     return annotation_json(annotation)
 
 
@@ -93,15 +118,7 @@ def update(
     image: Image, annotation_id: int, user: User, **fields: Any
 ) -> tuple[str, dict[str, Any]]:
     """("saved", the mask after) or ("conflict", the current mask)."""
-    try:
-        after = do_update_annotation(image, annotation_id, user, **fields)
-    except VersionConflict as conflict:
-        return "conflict", annotation_json(conflict.current)
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
-    except ServiceError as error:
-        raise Refusal("invalid", error.message) from None
-    return "saved", annotation_json(after)
+    return changed(lambda: do_update_annotation(image, annotation_id, user, **fields))
 
 
 def delete(image: Image, annotation_id: int, user: User, **fields: Any) -> dict[str, Any] | None:
@@ -110,8 +127,8 @@ def delete(image: Image, annotation_id: int, user: User, **fields: Any) -> dict[
         do_delete_annotation(image, annotation_id, user, **fields)
     except VersionConflict as conflict:
         return annotation_json(conflict.current)
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise refusal(error) from None
     return None
 
 
@@ -119,23 +136,15 @@ def revert_needs(image: Image, annotation_id: int, version: int) -> list[Ability
     """What undoing the change that made `version` needs (checked before it runs)."""
     try:
         return check_revert(image, annotation_id, version).needs
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise refusal(error) from None
 
 
 def revert(
     image: Image, annotation_id: int, user: User, **fields: Any
 ) -> tuple[str, dict[str, Any]]:
     """Undo one change: ("saved", the mask after) or ("conflict", the current mask)."""
-    try:
-        after = do_revert_change(image, annotation_id, user, **fields)
-    except VersionConflict as conflict:
-        return "conflict", annotation_json(conflict.current)
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
-    except ServiceError as error:
-        raise Refusal("invalid", error.message) from None
-    return "saved", annotation_json(after)
+    return changed(lambda: do_revert_change(image, annotation_id, user, **fields))
 
 
 def restore(
@@ -143,21 +152,11 @@ def restore(
 ) -> tuple[str, dict[str, Any]]:
     """Undo a delete: ("saved", the mask back) or ("conflict", the mask someone else
     already brought back)."""
-    try:
-        restored = do_restore_annotation(image, annotation_id, user, **fields)
-    except VersionConflict as conflict:
-        return "conflict", annotation_json(conflict.current)
-    except RestoreConflict as error:
-        raise Refusal("conflict", error.message) from None
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
-    except ServiceError as error:
-        raise Refusal("invalid", error.message) from None
-    return "saved", annotation_json(restored)
+    return changed(lambda: do_restore_annotation(image, annotation_id, user, **fields))
 
 
 def outline_source(image: Image, annotation_id: int) -> Annotation:
     try:
         return check_outline_source(image, annotation_id)
-    except AnnotationNotFound as error:
-        raise Refusal("not_found", error.message) from None
+    except ServiceError as error:
+        raise refusal(error) from None

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from inference.errors import ModelUnavailableError
-from labeling.events import nudge_pages_on_commit
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -32,7 +31,6 @@ from labeling.models import (
     ConceptQuery,
     ConceptQueryStatus,
     Image,
-    JobStatus,
     ModelState,
     ModelStatus,
     Project,
@@ -40,12 +38,12 @@ from labeling.models import (
 from labeling.queueing import CONCEPT_QUERY, RUN_CONCEPTS, enqueue_on_commit
 from labeling.services.annotations import do_create_annotation, do_delete_annotation
 from labeling.services.errors import ServiceError
+from labeling.services.job_cancel import do_cancel_job
 
 MAX_IMAGES_PER_JOB = 10_000
 MAX_CATEGORIES_PER_JOB = 50
 DUPLICATE_IOU = 0.8
 WEIGHTS = "about 3.4 GB in bf16"
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 # ------------------------------------------------------------------ availability
@@ -313,19 +311,14 @@ def do_start_concepts(
 
 def do_cancel_concepts(project: Project, job_id: int) -> ConceptJob:
     """Stop a queued or running Find all; a running one stops before its next image."""
-    job = ConceptJob.objects.filter(pk=job_id, project=project).first()
-    if job is None:
-        raise ServiceError("No such Find all job in this project.")
-    stopped = ConceptJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=JobStatus.CANCELED,
-        finished_at=timezone.now(),
+    return do_cancel_job(
+        ConceptJob,
+        project,
+        job_id,
+        noun="Find all job",
+        finished_noun="job",
         error="Canceled. Images done before the cancel keep their proposals.",
     )
-    if not stopped:
-        raise ServiceError("This job has already finished.")
-    nudge_pages_on_commit(project.pk)
-    job.refresh_from_db()
-    return job
 
 
 def job_json(job: ConceptJob) -> dict[str, Any]:

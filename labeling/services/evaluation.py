@@ -15,16 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from labeling.evaluation_models import EvaluationMasks, EvaluationRun, EvaluationSplit
 from labeling.model_versions import ModelVersion
-from labeling.models import JobStatus, Project
+from labeling.models import Project
 from labeling.queueing import RUN_EVALUATION, enqueue_on_commit
 from labeling.services.errors import ServiceError
+from labeling.services.job_cancel import ACTIVE, do_cancel_job
 
 MAX_LIMIT = 100_000
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The figures a comparison lists, with whether a higher value is better.
 COMPARED: tuple[tuple[str, str, bool], ...] = (
     ("noc85", "NoC@85", False),
@@ -126,16 +125,10 @@ def do_start_evaluation(project: Project, user: Any, options: EvaluationOptions)
 
 def do_cancel_evaluation(project: Project, run_id: int) -> EvaluationRun:
     """Stop a queued or running run; a running one stops before its next image."""
-    run = EvaluationRun.objects.filter(pk=run_id, project=project).first()
-    if run is None:
-        raise ServiceError("No such evaluation in this project.")
-    stopped = EvaluationRun.objects.filter(pk=run_id, status__in=ACTIVE).update(
-        status=JobStatus.CANCELED, finished_at=timezone.now(), error="Canceled."
+    # No page nudge: the Model quality page polls while a run is going.
+    return do_cancel_job(
+        EvaluationRun, project, run_id, noun="evaluation", error="Canceled.", nudge=False
     )
-    if not stopped:
-        raise ServiceError("This evaluation has already finished.")
-    run.refresh_from_db()
-    return run
 
 
 def label_url(project_id: int, image_id: int, annotation_id: int) -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from labeling.events import nudge_pages_on_commit
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -27,6 +25,7 @@ from labeling.models import (
 from labeling.queueing import RUN_PROPOSALS, enqueue_on_commit
 from labeling.services.annotations import do_create_annotation, do_delete_annotation
 from labeling.services.errors import ServiceError
+from labeling.services.job_cancel import do_cancel_job
 from labeling.wording import plural
 
 MAX_IMAGES_PER_JOB = 10_000
@@ -123,26 +122,17 @@ def do_start_proposals(project: Project, user: Any, image_ids: list[int] | None)
     return job
 
 
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
 def do_cancel_proposals(project: Project, job_id: int) -> ProposalJob:
     """Stop a queued or running job of this project. A queued job never starts; a
     running one stops before its next image (the worker checks between images)."""
-    job = ProposalJob.objects.filter(pk=job_id, project=project).first()
-    if job is None:
-        raise ServiceError("No such proposal job in this project.")
-    # One conditional update, so a cancel racing the job's own end changes nothing.
-    stopped = ProposalJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=JobStatus.CANCELED,
-        finished_at=timezone.now(),
+    return do_cancel_job(
+        ProposalJob,
+        project,
+        job_id,
+        noun="proposal job",
+        finished_noun="job",
         error="Canceled. Images done before the cancel keep their proposals.",
     )
-    if not stopped:
-        raise ServiceError("This job has already finished.")
-    nudge_pages_on_commit(project.pk)
-    job.refresh_from_db()
-    return job
 
 
 def job_where(job: ProposalJob) -> str:

@@ -26,8 +26,8 @@ from labeling.model_versions import ModelVersion, TrainingJob
 from labeling.models import JobStatus, Project
 from labeling.queueing import RUN_TRAINING, enqueue_on_commit
 from labeling.services.errors import ServiceError
+from labeling.services.job_cancel import do_cancel_job
 
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 MAX_SEED = 2**31 - 1
 
 
@@ -70,20 +70,14 @@ def do_start_training(project: Project, user: Any, seconds: int, seed: int) -> T
 def do_cancel_training(project: Project, job_id: int) -> TrainingJob:
     """Stop a queued or running run: a running one stops at its next step and keeps
     no version."""
-    job = TrainingJob.objects.filter(pk=job_id, project=project).first()
-    if job is None:
-        raise ServiceError("No such training run in this project.")
-    stopped = TrainingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=JobStatus.CANCELED,
-        finished_at=timezone.now(),
-        waiting=False,
+    return do_cancel_job(
+        TrainingJob,
+        project,
+        job_id,
+        noun="training run",
         error="Canceled; no version was kept.",
+        waiting=False,
     )
-    if not stopped:
-        raise ServiceError("This training run has already finished.")
-    nudge_pages_on_commit(project.pk)
-    job.refresh_from_db()
-    return job
 
 
 def do_keep_version(

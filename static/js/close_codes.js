@@ -16,3 +16,9 @@ export const CLOSE_RESTARTING = 4012;
 export function restartingDelay() {
   return Math.round(Math.random() * 250);
 }
+
+/** For how long after a CLOSE_RESTARTING a reconnect that fails is tried again at once
+ *  too. The stopping node still accepts connections for a moment (until its server
+ *  closes the listening socket) and answers them with HTTP 500 or close code 1012; a
+ *  proxy may send the page's new socket there. Past this, the usual backoff. */
+export const RESTARTING_WINDOW_MS = 3000;

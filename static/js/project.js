@@ -3,7 +3,9 @@
 // a viewer) and the page then fetches the small status JSON again. Polling stays as
 // the safety net: often while the socket is down or cannot carry the worker's
 // events (the embedded mode's in-memory layer), rarely when it can.
-import { CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, restartingDelay } from "./close_codes.js";
+import {
+  CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, RESTARTING_WINDOW_MS, restartingDelay,
+} from "./close_codes.js";
 import { plural } from "./human.js";
 import { renderModelBanner, waitingForModel } from "./model_banner.js";
 
@@ -14,6 +16,8 @@ let pollMs = POLL_FAST_MS;
 let lastRefresh = 0;
 let inFlight = false;
 let again = false;
+// Until when a failed reconnect is retried without backoff (close_codes.js).
+let restartingUntil = 0;
 
 const LABELS = {
   pending: "embedding pending", running: "embedding running", ready: "embedding ready",
@@ -130,8 +134,10 @@ function listen(delay = 1000) {
     pollMs = POLL_FAST_MS;
     counts.dataset.live = "off";
     if (event.code === CLOSE_FORBIDDEN) return; // no longer a member: the next poll says so
-    if (event.code === CLOSE_RESTARTING) {
-      // This node is stopping; another one answers now: no backoff.
+    // This node is stopping; another one answers now: no backoff, and none for the
+    // attempts that meet the stopping node while it still listens.
+    if (event.code === CLOSE_RESTARTING) restartingUntil = performance.now() + RESTARTING_WINDOW_MS;
+    if (event.code !== CLOSE_RETRY && performance.now() < restartingUntil) {
       setTimeout(() => listen(1000), restartingDelay());
       return;
     }

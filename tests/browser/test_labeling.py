@@ -30,6 +30,7 @@ from labeling.services.uploads import do_add_image
 from tests.browser.test_upload_flow import log_in
 from tests.conftest import PASSWORD, make_user
 from tests.live_server import AsgiServer
+from tests.tcp_proxy import TcpProxy
 from tests.worker_process import Worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_script_errors")]
@@ -95,7 +96,9 @@ def labeled_project(
     return project, added
 
 
-def open_label_page(page: Any, server: AsgiServer, project: Project, image: Image) -> Any:
+def open_label_page(
+    page: Any, server: AsgiServer | TcpProxy, project: Project, image: Image
+) -> Any:
     log_in(page, server.url, "fay")
     page.goto(f"{server.url}/projects/{project.pk}/images/{image.pk}/label/")
     app = page.locator("#label-app")

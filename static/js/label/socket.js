@@ -1,7 +1,9 @@
 // The labeling websocket (docs/protocol.md): numbered requests, pushes, and
 // reconnection with exponential backoff. The socket knows nothing of masks; the
 // page decides what to resend after a reconnect (see messages.js, on "hello").
-import { CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, restartingDelay } from "../close_codes.js";
+import {
+  CLOSE_FORBIDDEN, CLOSE_RESTARTING, CLOSE_RETRY, RESTARTING_WINDOW_MS, restartingDelay,
+} from "../close_codes.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_MS = 20000;
@@ -25,6 +27,9 @@ export class LabelSocket {
     this.timer = 0;
     this.pinger = 0;
     this.stopped = false;
+    // Until when (performance.now()) a failed reconnect is retried without backoff:
+    // the node that sent CLOSE_RESTARTING may still answer for a moment.
+    this.restartingUntil = 0;
   }
 
   connect() {
@@ -59,8 +64,12 @@ export class LabelSocket {
         this.onState("refused", 0);
         return;
       }
-      // This node is stopping; another one answers now: no backoff.
+      // This node is stopping; another one answers now: no backoff, and none for the
+      // attempts that meet the stopping node while it still listens.
       if (event.code === CLOSE_RESTARTING) {
+        this.restartingUntil = performance.now() + RESTARTING_WINDOW_MS;
+      }
+      if (event.code !== CLOSE_RETRY && performance.now() < this.restartingUntil) {
         this.attempt = 0;
         const wait = restartingDelay();
         this.onState("connecting", wait);

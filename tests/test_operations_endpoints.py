@@ -196,3 +196,33 @@ def test_queue_depth_is_read_from_the_broker_at_scrape_time(
     enqueue(COMPUTE_EMBEDDING, 987_654_321)
     enqueue(COMPUTE_EMBEDDING, 987_654_322)
     assert depth() == 2
+
+
+def test_readyz_trusts_a_storage_round_trip_for_a_while_but_never_a_failure(
+    tmp_path: Path,
+) -> None:
+    """Probes need no login and each storage check is a write (a PUT on S3): within
+    ANYMASK_READYZ_STORAGE_SECONDS of a success, no probe writes; after it, a broken
+    storage shows at once."""
+    server = server_for(tmp_path, ANYMASK_READYZ_STORAGE_SECONDS="2")
+    server.start()
+    try:
+        status, body = get(f"{server.url}/readyz")
+        assert status == 200, (body, server.log_tail())
+        media = tmp_path / "media"
+        media.rename(tmp_path / "media-away")
+        media.write_bytes(b"not a folder")  # nothing can be stored now
+        for _ in range(5):  # trusted: no round trip, so nothing notices yet
+            status, body = get(f"{server.url}/readyz")
+            assert status == 200 and json.loads(body)["checks"]["storage"] is True
+        time.sleep(2.2)
+        status, body = get(f"{server.url}/readyz")
+        assert status == 503 and json.loads(body)["checks"]["storage"] is False
+        status, body = get(f"{server.url}/readyz")  # a failure is not remembered either
+        assert status == 503
+        media.unlink()
+        (tmp_path / "media-away").rename(media)
+        status, body = get(f"{server.url}/readyz")
+        assert status == 200 and json.loads(body)["checks"]["storage"] is True
+    finally:
+        server.stop()

@@ -2,7 +2,8 @@
 
 `/healthz`: the process answers and reaches its database. `/readyz`: it also reaches
 Redis (when configured), can write, read back and delete a tiny object through the
-media storage (the filesystem or S3), and has finished warming its models
+media storage (the filesystem or S3; a success is trusted for
+ANYMASK_READYZ_STORAGE_SECONDS), and has finished warming its models
 (labeling/realtime/warm_start.py), so a first click is answered as fast as the
 next; 503 until then. Both answer figures and check names, never hosts or errors.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
+import time
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -53,9 +56,29 @@ def _redis_ok() -> bool:
         return False
 
 
+# When this process's last storage round trip succeeded (monotonic), and a lock so
+# that probes arriving together make one round trip between them.
+_storage_verified_at: float | None = None
+_storage_lock = threading.Lock()
+
+
 def _storage_ok() -> bool:
+    """The media storage works: a round trip that succeeded in the last
+    ANYMASK_READYZ_STORAGE_SECONDS, or a new one (a failure is never remembered)."""
+    global _storage_verified_at
+    with _storage_lock:
+        fresh = settings.ANYMASK_READYZ_STORAGE_SECONDS
+        verified = _storage_verified_at
+        if fresh and verified is not None and time.monotonic() - verified < fresh:
+            return True
+        ok = _storage_round_trip()
+        _storage_verified_at = time.monotonic() if ok else None
+        return ok
+
+
+def _storage_round_trip() -> bool:
     """A round trip through the media storage, under a fresh name each time (two
-    probes at once must not delete each other's object)."""
+    processes probing at once must not delete each other's object)."""
     name = f"{PROBE_PREFIX}/{secrets.token_hex(8)}.txt"
     saved: str | None = None
     try:

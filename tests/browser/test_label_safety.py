@@ -174,3 +174,31 @@ def test_a_stroke_that_changes_nothing_saves_nothing(
     expect(page.locator("#message")).to_have_text(f"Approved mask #{saved.pk}.")
     row.locator("select").select_option(label="tree")
     expect(page.locator("#message")).to_have_text(f"Mask #{saved.pk} is now tree.")
+
+
+def test_it_asks_before_a_reload_throws_away_a_half_drawn_polygon(
+    page: Any, server: AsgiServer, worker: Worker, tiny_sam: str
+) -> None:
+    from tests.browser.test_label_polygon import click_vertices
+
+    project, images = labeled_project(tiny_sam, worker, images=1)
+    app = open_label_page(page, server, project, images[0])
+    asked: list[str] = []
+
+    def refuse(dialog: Any) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
+    page.keyboard.press("g")
+    click_vertices(page, [(40, 40), (200, 50), (180, 160)])  # three vertices, not closed
+    expect(app).to_have_attribute("data-polygon-vertices", "3")
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and not page.is_closed()
+    expect(app).to_have_attribute("data-polygon-vertices", "3")  # staying keeps it
+    page.keyboard.press("Escape")  # cancelled on purpose: nothing left to lose
+    expect(app).to_have_attribute("data-polygon-vertices", "0")
+    with page.expect_event("close", timeout=5000):
+        page.close(run_before_unload=True)  # closes without asking
+    assert asked == ["beforeunload"]

@@ -20,6 +20,7 @@ const BRUSH_MAX = 200;
  *   brush: ReturnType<import("./brush.js").createBrush>,
  *   saving: ReturnType<import("./saving.js").createSaving>,
  *   vector: {pointer: () => object | null, toolChanged: (tool: string) => void,
+ *     unsaved: () => boolean,
  *     actions: Record<string, () => void>}}} page  vector: the polygon tools (main.js)
  */
 export function createCommands({ state, root, viewer, socket, undo, ui, prompting, brush, saving, vector }) {
@@ -256,8 +257,9 @@ export function createCommands({ state, root, viewer, socket, undo, ui, promptin
     $("#submit-image")?.addEventListener("submit", (event) => { if (!maySubmit()) event.preventDefault(); });
     window.addEventListener("keydown", onKey);
     window.addEventListener("beforeunload", (event) => {
-      // Masks still being saved, or one not accepted yet: the browser asks before leaving.
-      if (leaving || !(state.outbox.size || hasUnacceptedMask(state))) return;
+      // Masks still being saved, one not accepted yet, a half-drawn polygon or an
+      // edited outline not saved: the browser asks before leaving.
+      if (leaving || !(state.outbox.size || hasUnacceptedMask(state) || vector.unsaved())) return;
       event.preventDefault();
       event.returnValue = ""; // older Chromium asks only when this is set
     });

@@ -83,6 +83,8 @@ const vector = {
     if (outline.active()) ui.say("Finish the outline first: Enter saves it, Esc cancels.", "warn");
     polygon.toolChanged(tool);
   },
+  // Work a reload would lose: a polygon with vertices, an outline with edits.
+  unsaved: () => polygon.drawing() || outline.changed(),
   actions: {
     "polygon-mode": polygon.cycleMode, "edit-outline": outline.start,
     find: concepts.focus, "find-examples": concepts.toggleExemplars, "find-refine": concepts.refine,

@@ -277,5 +277,6 @@ export function createOutlineEdit({ state, root, viewer, socket, ui, saving, req
   return {
     start, onReply, down, dragTo, up, wire, cancel, annotationsChanged,
     active: () => edit !== null,
+    changed: () => edit !== null && edit.changed,
   };
 }

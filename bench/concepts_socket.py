@@ -42,8 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_server import wait_ready  # noqa: E402
 from bench.browser_clicks import CHROMIUM, CHROMIUM_ARGS, open_page  # noqa: E402
-from bench.warm_start import wait_ready  # noqa: E402
 
 REDUCED = "reduced SAM 3: tiny_sam3_config(1008), 2-layer 32-wide ViT at the real 1008-px input"
 USERNAME, PHRASE = "bench", "tree"
